@@ -1,0 +1,296 @@
+"""Tables, figures and recorded numbers, each written with its provenance.
+
+A notebook makes one :class:`Reporter` and hands it what it produced::
+
+    report = Reporter("lamba", "30_reproduce", scale=scale, seed=seed, device=device, out_dir=out_dir)
+    report.table("table1", frame, caption="...", protocol="PSNR/SSIM on sRGB, data range 1")
+    report.figure("fig5", fig, caption="...")
+    report.record(psnr_db=31.2)          # numbers the notebook tests assert on
+    report.claims([Claim(...), ...])     # the paper's headline claims, held or not
+
+Layout (DESIGN.md §4) under the output root (``figures/`` and ``tables/`` of the repository at
+``small`` scale, ``build/ci`` at ``ci``, ``build/paper`` at ``paper``, or ``out_dir`` when given)::
+
+    tables/<paper>/<id>.csv  <id>.md  <id>.meta.json
+    figures/<paper>/<id>.png <id>.meta.json
+    tables/<paper>/<notebook>.numbers.json
+
+Every file is written atomically (temporary file in the same folder, then ``os.replace``): an
+interrupted run leaves the previous version intact, never a half-written one.
+
+Honesty helpers: :func:`not_available` marks a number that cannot be computed here ("n/a" plus
+the reason, listed under the table), :func:`beside_paper` puts paper-reported numbers next to
+ours, and :class:`Claim` rows say whether a claim holds at the scale that was run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+import torch
+
+from llve.errors import InvalidInputError
+from llve.scales import SCALES, resolve_scale
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+
+
+def output_root(scale: str, out_dir: str | os.PathLike | None = None) -> Path:
+    """Where a run at ``scale`` writes ``figures/`` and ``tables/`` unless ``out_dir`` is given.
+
+    ``small`` outputs are the committed ones (repository root); ``ci`` and ``paper`` runs go under
+    ``build/`` so neither a test nor a long GPU run overwrites what is committed by accident.
+    """
+    if out_dir:
+        return Path(out_dir).resolve()
+    resolve_scale(scale)  # clear error for unknown names
+    return REPOSITORY_ROOT if scale == "small" else REPOSITORY_ROOT / "build" / scale
+
+
+# --------------------------------------------------------------------------- atomic writing
+
+
+def write_atomically(path: Path, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename (all or nothing)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode() if isinstance(data, str) else data
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(payload)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _json_default(value: Any):
+    if isinstance(value, (Path, torch.device)):
+        return str(value)
+    if hasattr(value, "item"):  # numpy / torch scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot record {type(value).__name__} as JSON")
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, indent=1, sort_keys=True, default=_json_default) + "\n"
+
+
+# --------------------------------------------------------------------------- honesty helpers
+
+
+@dataclass(frozen=True)
+class NotAvailable:
+    """A table cell that cannot be computed honestly here, with the reason why."""
+
+    reason: str
+
+    def __str__(self) -> str:
+        return "n/a"
+
+
+def not_available(reason: str) -> NotAvailable:
+    return NotAvailable(reason)
+
+
+def beside_paper(ours: pd.DataFrame, paper: pd.DataFrame, key: str,
+                 columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """One row per ``key`` value with ``"<column> (paper)"`` next to ``"<column> (ours)"``.
+
+    Rows present on one side only get :class:`NotAvailable` cells on the other, saying so, so a
+    reader never mistakes a missing number for a measured one.
+    """
+    columns = list(columns) if columns is not None else [
+        column for column in paper.columns if column != key and column in ours.columns]
+    merged = pd.merge(paper[[key, *columns]], ours[[key, *columns]], on=key, how="outer",
+                      suffixes=(" (paper)", " (ours)"), sort=False)
+    for column in columns:
+        for side, reason in ((" (paper)", "not reported in the paper"),
+                             (" (ours)", "not run here")):
+            name = column + side
+            merged[name] = merged[name].astype(object).where(merged[name].notna(),
+                                                              NotAvailable(reason))
+    ordered = [key] + [column + side for column in columns for side in (" (paper)", " (ours)")]
+    return merged[ordered]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A headline claim of a paper and whether our evidence supports it at this scale.
+
+    ``holds`` is True or False when we tested it, None when it could not be tested here (then
+    ``our_evidence`` says why).
+    """
+
+    claim: str
+    paper_evidence: str
+    our_evidence: str
+    holds: bool | None
+
+    def verdict(self) -> str:
+        return {True: "holds", False: "does not hold", None: "not tested"}[self.holds]
+
+
+def claims_frame(claims: Iterable[Claim]) -> pd.DataFrame:
+    return pd.DataFrame([{"claim": claim.claim, "paper": claim.paper_evidence,
+                          "ours": claim.our_evidence, "verdict": claim.verdict()}
+                         for claim in claims])
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _format_cell(value: Any, digits: int) -> str:
+    if isinstance(value, NotAvailable):
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "n/a"
+        return f"{value:.{digits}f}" if abs(value) < 1e6 else f"{value:.4g}"
+    return str(value)
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
+    """A GitHub-flavoured Markdown table of ``frame`` (no extra dependency)."""
+    header = [str(column) for column in frame.columns]
+    rows = [[_format_cell(value, digits).replace("|", "\\|") for value in row]
+            for row in frame.itertuples(index=False)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _reasons(frame: pd.DataFrame) -> list[str]:
+    reasons: list[str] = []
+    for value in frame.to_numpy().ravel():
+        if isinstance(value, NotAvailable) and value.reason not in reasons:
+            reasons.append(value.reason)
+    return reasons
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def git_commit(root: Path = REPOSITORY_ROOT) -> str:
+    """The commit the outputs came from, with ``+dirty`` when the tree has uncommitted changes."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return commit + ("+dirty" if dirty else "")
+
+
+def device_name(device: str | torch.device = "cpu") -> str:
+    """A human-readable name of the device numbers were measured on."""
+    device = torch.device(device) if not isinstance(device, torch.device) else device
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model} ({torch.get_num_threads()} threads)"
+
+
+# --------------------------------------------------------------------------- the reporter
+
+
+class Reporter:
+    """Writes one notebook's tables, figures and recorded numbers with provenance."""
+
+    def __init__(self, paper: str, notebook: str, scale: str = "small", seed: int = 0,
+                 device: str | torch.device = "cpu", out_dir: str | os.PathLike | None = None,
+                 data_source: str = "synthetic (llve.data.synth)"):
+        if scale not in SCALES:
+            resolve_scale(scale)  # raises the standard unknown-scale error
+        self.paper, self.notebook, self.scale, self.seed = paper, notebook, scale, seed
+        self.device = device
+        self.data_source = data_source
+        self.root = output_root(scale, out_dir)
+        self.tables_dir = self.root / "tables" / paper
+        self.figures_dir = self.root / "figures" / paper
+        self.numbers: dict[str, Any] = {}
+        self._started = time.perf_counter()
+
+    def _meta(self, kind: str, output_id: str, caption: str, **extra) -> dict:
+        return {"id": output_id, "kind": kind, "paper": self.paper, "notebook": self.notebook,
+                "caption": caption, "scale": self.scale, "seed": self.seed,
+                "device": device_name(self.device), "torch": torch.__version__,
+                "git_commit": git_commit(), "data_source": self.data_source,
+                "wall_time_s": round(time.perf_counter() - self._started, 3), **extra}
+
+    def table(self, table_id: str, frame: pd.DataFrame, caption: str, protocol: str = "",
+              digits: int = 3) -> Path:
+        """Write ``frame`` as ``<id>.csv`` and ``<id>.md`` (caption, protocol, n/a reasons)."""
+        if frame.empty:
+            raise InvalidInputError(f"table {table_id!r} of {self.paper} is empty")
+        csv_frame = frame.map(lambda value: "n/a" if isinstance(value, NotAvailable) else value)
+        write_atomically(self.tables_dir / f"{table_id}.csv", csv_frame.to_csv(index=False))
+        lines = [f"**{self.paper} {table_id}.** {caption}", ""]
+        if protocol:
+            lines += [f"Protocol: {protocol}", ""]
+        lines.append(markdown_table(frame, digits))
+        reasons = _reasons(frame)
+        if reasons:
+            lines += ["n/a: " + "; ".join(reasons), ""]
+        lines.append(f"_Scale `{self.scale}`, seed {self.seed}; provenance in {table_id}.meta.json._")
+        markdown_path = write_atomically(self.tables_dir / f"{table_id}.md", "\n".join(lines) + "\n")
+        write_atomically(self.tables_dir / f"{table_id}.meta.json",
+                         to_json(self._meta("table", table_id, caption, protocol=protocol)))
+        return markdown_path
+
+    def figure(self, figure_id: str, figure, caption: str, dpi: int = 110) -> Path:
+        """Save a matplotlib ``figure`` as ``<id>.png`` with its provenance."""
+        import io
+
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight",
+                       metadata={"Software": None})
+        path = write_atomically(self.figures_dir / f"{figure_id}.png", buffer.getvalue())
+        write_atomically(self.figures_dir / f"{figure_id}.meta.json",
+                         to_json(self._meta("figure", figure_id, caption)))
+        return path
+
+    def record(self, **numbers: Any) -> dict[str, Any]:
+        """Keep numbers the notebook tests assert on (``<notebook>.numbers.json``)."""
+        for name, value in numbers.items():
+            if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+                value = value.item()
+            self.numbers[name] = value
+        write_atomically(self.tables_dir / f"{self.notebook}.numbers.json",
+                         to_json({"scale": self.scale, "seed": self.seed, **self.numbers}))
+        return self.numbers
+
+    def claims(self, claims: Iterable[Claim], table_id: str = "claims") -> pd.DataFrame:
+        """Write the paper's claims check; each row says holds / does not hold / not tested."""
+        frame = claims_frame(claims)
+        self.table(table_id, frame, caption=f"Claims check for {self.paper} at scale "
+                   f"`{self.scale}`: each headline claim of the paper and whether our evidence "
+                   "supports it here.")
+        self.record(**{f"{table_id}_verdicts": frame["verdict"].tolist()})
+        return frame

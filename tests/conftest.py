@@ -1,0 +1,18 @@
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))  # notebook_checks and helper scripts
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+REAL_RAW = SHARED / "data" / "real_raw"
+REAL_VIDEO = SHARED / "data" / "real_video"
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU (none visible)")
+    for item in items:
+        if "gpu" in item.keywords and not torch.cuda.is_available():
+            item.add_marker(skip_gpu)

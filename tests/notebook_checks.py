@@ -1,0 +1,33 @@
+"""What each notebook must have recorded (its ``<notebook>.numbers.json``) after a ``ci`` run.
+
+One function per notebook, keyed ``<folder>/<stem>``. A notebook without an entry fails the
+suite: every notebook's numbers are asserted, not just its exit status.
+"""
+
+import math
+
+
+def _finite(value):
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def foundations_low_light_data(numbers):
+    # The short exposure's mean times the ratio recovers the clean raw's mean (physics of the
+    # synthesis), for each ratio shown.
+    for ratio in (100, 250, 300):
+        recovered = numbers[f"amplified_mean_ratio_{ratio}"]
+        clean = numbers["clean_raw_mean"]
+        assert abs(recovered - clean) < 0.1 * clean + 0.002, (ratio, recovered, clean)
+        assert numbers[f"snr_db_ratio_{ratio}"] < numbers["snr_db_ratio_100"] + 1e-9
+    # Read-noise comparison: both the synthetic and the real dark frame gave per-channel stats.
+    assert set(numbers["synthetic_read_noise_std_dn"]) == {"R", "G1", "G2", "B"}
+    assert all(_finite(v) and v > 0 for v in numbers["synthetic_read_noise_std_dn"].values())
+    real = numbers.get("real_read_noise_std_dn")
+    if real is not None:  # absent when ../shared is not there
+        assert all(_finite(v) and v > 0 for v in real.values())
+    assert numbers["figures_written"] >= 4
+
+
+CHECKS = {
+    "foundations/00_low_light_data": foundations_low_light_data,
+}
