@@ -9,8 +9,12 @@ from __future__ import annotations
 from typing import Callable
 
 from llve.errors import UnknownNameError
+from llve.models import lamba, sid_unet
 
-MODELS: dict[str, Callable] = {}
+MODELS: dict[str, Callable] = {
+    "lamba": lamba.build,
+    "sid_unet": sid_unet.build,
+}
 
 
 def build(name: str, preset: str = "paper", **overrides):

@@ -1,0 +1,27 @@
+"""Data: raw files (rawpy in, DNG out), packing, a reference ISP, synthetic low light, video.
+
+Submodules: ``raw`` (read_raw, pack, unpack, write_dng, noise_statistics), ``isp`` (viewing
+pipeline and SID's ground truth), ``images`` (offline clean sources), ``synth`` (unprocessing +
+ELD / Poisson-Gaussian noise, dark pairs), ``video`` (static/dynamic clips, real video),
+``calibration`` (synthetic vs real dark-frame noise).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from llve.data.raw import RawImage, pack, read_raw, unpack, write_dng
+
+SHARED_DATA = Path(os.environ.get("LLVE_SHARED_DATA",
+                                  Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+"""Real sample files (camera raws, a video clip) beside the checkout; optional everywhere."""
+
+
+def shared_sample(relative_path: str) -> Path | None:
+    """Path of a real sample file under ``SHARED_DATA``, or None when it is not there."""
+    path = SHARED_DATA / relative_path
+    return path if path.exists() else None
+
+
+__all__ = ["RawImage", "read_raw", "pack", "unpack", "write_dng", "SHARED_DATA", "shared_sample"]

@@ -1,0 +1,157 @@
+"""Lamba & Mitra's amplifier (Eq. 4–7 as released), SID's Eq. 3, and off-the-shelf restoration."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from llve.amplifier import (
+    BIN_EDGES, BIN_WEIGHTS, amplify_and_restore, estimate_amplification,
+    exposure_ratio_amplification, mean_amplification, pixel_weights,
+)
+from llve.errors import InvalidInputError
+from llve.models import build
+
+
+def reference_released(image: np.ndarray, m: float) -> float:
+    """Independent statement of the released estimator: loop over bins with boolean masks.
+
+    The released edges are float32: 2^(8k/127) − 1 rounded to float32, then divided by 255 in
+    float32 (30 of them differ by one ulp from the rounded exact value, which matters for
+    samples lying exactly on an edge).
+    """
+    edges = [np.float32(2.0 ** (8 * k / 127) - 1) / np.float32(255) for k in range(128)]
+    weights = [10.0 ** (5 * (126 - k) / 126) / 1e5 for k in range(127)]
+    weight_sum = weighted_sum = 0.0
+    for k in range(127):
+        inside = (image >= edges[k]) & (image < edges[k + 1])
+        weight_sum += weights[k] * inside.sum()
+        weighted_sum += weights[k] * image[inside].astype(np.float64).sum()
+    return min(max(0.01 * (10 * m) * weight_sum / weighted_sum, 1.0), 300.0)
+
+
+def test_bins_and_weights():
+    assert len(BIN_EDGES) == 128 and BIN_EDGES[0] == 0 and BIN_EDGES[-1] == 1.0
+    assert (BIN_EDGES.diff() > 0).all() and (BIN_EDGES.diff().diff() > 0).all()  # finer when dark
+    assert len(BIN_WEIGHTS) == 127 and BIN_WEIGHTS[0] == 1.0
+    assert math.isclose(BIN_WEIGHTS[-1], 1e-5, rel_tol=1e-6)
+    assert (BIN_WEIGHTS.diff() < 0).all()
+    weights = pixel_weights(torch.linspace(0, 0.999, 1000))
+    assert (weights.diff() <= 0).all()  # monotone: brighter never weighs more
+    assert pixel_weights(torch.tensor([1.0, 1.5, -0.1])).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_constant_image_values_and_conventions():
+    image = np.full((8, 8), 0.001)
+    assert math.isclose(estimate_amplification(image, m=0.5), 50.0, rel_tol=1e-9)  # 0.05 / I
+    assert estimate_amplification(image, m=0.5, convention="printed") == 300.0  # 500, clamped
+    printed = estimate_amplification(image, m=0.5, convention="printed", max_amplification=1000.0)
+    assert math.isclose(printed, 500.0, rel_tol=1e-9)  # printed Eq. 5 is 10× the released code
+    assert math.isclose(mean_amplification(image, m=0.5), 50.0, rel_tol=1e-9)
+
+
+def test_clamp_edges_and_m_linearity():
+    assert estimate_amplification(np.full((4, 4), 0.5)) == 1.0  # 0.1 -> clamped up to 1
+    assert estimate_amplification(np.full((4, 4), 1e-5)) == 300.0  # 5000 -> clamped to 300
+    image = np.random.default_rng(0).random((32, 32)) * 0.01
+    factors = [estimate_amplification(image, m) for m in (0.1, 0.2, 0.4)]
+    assert all(1 < factor < 300 for factor in factors)
+    assert math.isclose(factors[1], 2 * factors[0]) and math.isclose(factors[2], 4 * factors[0])
+
+
+def test_matches_independent_statement_of_released_code():
+    rng = np.random.default_rng(1)
+    for scale in (0.002, 0.02, 0.3):
+        image = (rng.random((48, 64)) ** 3 * scale).astype(np.float32)
+        image[rng.random(image.shape) < 0.03] = 1.0  # saturated highlights
+        image.flat[:128] = BIN_EDGES.numpy().astype(np.float32)  # samples exactly on edges
+        for m in (0.1, 0.5, 0.8):
+            assert math.isclose(estimate_amplification(image, m), reference_released(image, m),
+                                rel_tol=1e-6)  # the released weights are float32
+
+
+def test_saturated_pixels_are_ignored_but_not_by_eq4():
+    dark = np.random.default_rng(2).random((16, 16)) * 0.01
+    with_highlights = np.concatenate([dark, np.ones((4, 16)), np.full((2, 16), 1.7)])
+    assert estimate_amplification(with_highlights) == estimate_amplification(dark)
+    assert mean_amplification(with_highlights) < mean_amplification(dark) / 5  # Eq. 4's flaw
+
+
+def test_batches_and_types():
+    rng = np.random.default_rng(3)
+    images = (rng.random((3, 1, 16, 16)) * np.array([0.001, 0.01, 0.05])[:, None, None, None])
+    images = images.astype(np.float32)
+    factors = estimate_amplification(images)
+    assert isinstance(factors, np.ndarray) and factors.shape == (3,) and factors.dtype == np.float32
+    for factor, image in zip(factors, images):
+        assert math.isclose(factor, estimate_amplification(image[0]), rel_tol=1e-6)
+    tensor_factors = estimate_amplification(torch.from_numpy(images))
+    assert isinstance(tensor_factors, torch.Tensor) and tensor_factors.shape == (3,)
+    assert np.allclose(tensor_factors.numpy(), factors)
+    assert estimate_amplification(torch.from_numpy(images[:, 0])).shape == (3,)  # N×H×W
+
+
+def test_degenerate_inputs():
+    assert estimate_amplification(np.zeros((8, 8))) == 300.0  # black frame: as dark as it gets
+    assert estimate_amplification(np.ones((8, 8))) == 1.0  # nothing weighted left
+    assert mean_amplification(np.zeros((8, 8))) == 300.0
+    for bad in (np.array([[np.nan, 0.1]]), np.array([[np.inf, 0.1]])):
+        with pytest.raises(InvalidInputError, match="mosaic"):
+            estimate_amplification(bad)
+    with pytest.raises(InvalidInputError, match="empty"):
+        estimate_amplification(np.zeros((0, 4)))
+    with pytest.raises(InvalidInputError, match="normalised"):
+        estimate_amplification(np.zeros((4, 4), dtype=np.uint16))
+    with pytest.raises(InvalidInputError, match="N×1×H×W"):
+        estimate_amplification(np.zeros((2, 4, 4, 4)))
+    for m in (0, -1.0, float("nan")):
+        with pytest.raises(InvalidInputError, match="m must"):
+            estimate_amplification(np.full((4, 4), 0.01), m=m)
+    with pytest.raises(InvalidInputError, match="convention"):
+        estimate_amplification(np.full((4, 4), 0.01), convention="paper")
+
+
+def test_exposure_ratio():
+    assert exposure_ratio_amplification(10.0, 0.1) == pytest.approx(100.0)
+    assert exposure_ratio_amplification(30.0, 0.033) == 300.0
+    with pytest.raises(InvalidInputError, match="t_in"):
+        exposure_ratio_amplification(10.0, 0.0)
+
+
+class Passthrough(nn.Module):
+    """A 'model' that returns its (amplified) input, to check what amplify_and_restore feeds."""
+
+    input_layout = "mosaic"
+
+    def forward(self, mosaic, pattern="RGGB"):
+        return mosaic.expand(-1, 3, -1, -1)
+
+
+def test_amplify_and_restore_feeds_the_amplified_mosaic():
+    mosaic = torch.full((2, 1, 8, 8), 0.001)
+    mosaic[1] = 0.01
+    out, factors = amplify_and_restore(Passthrough(), mosaic)
+    assert torch.allclose(factors, torch.tensor([50.0, 5.0]))
+    assert torch.allclose(out[:, 0], torch.full((2, 8, 8), 0.05))
+    out, factors = amplify_and_restore(Passthrough(), mosaic.numpy(), amplifier=100.0)
+    assert torch.allclose(out[0], torch.full((3, 8, 8), 0.1)) and factors.tolist() == [100.0, 100.0]
+    out, factors = amplify_and_restore(Passthrough(), mosaic, amplifier=lambda x: torch.tensor([2.0, 3.0]))
+    assert factors.tolist() == [2.0, 3.0]
+
+
+@pytest.mark.parametrize("name", ["lamba", "sid_unet"])
+def test_amplify_and_restore_with_registry_models(name):
+    mosaic = torch.rand(2, 1, 64, 96) * 0.01
+    out, factors = amplify_and_restore(build(name, "tiny").eval(), mosaic, amplifier="mean",
+                                       pattern="BGGR")
+    assert out.shape == (2, 3, 64, 96) and factors.shape == (2,)
+    assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+
+
+def test_amplify_and_restore_rejects_unknown_layouts():
+    with pytest.raises(InvalidInputError, match="input_layout"):
+        amplify_and_restore(nn.Conv2d(1, 3, 1), torch.rand(1, 1, 8, 8))
+    with pytest.raises(InvalidInputError, match="amplifier"):
+        amplify_and_restore(Passthrough(), torch.rand(1, 1, 8, 8), amplifier="magic")

@@ -1,0 +1,368 @@
+"""llve.metrics against independent references and known properties.
+
+References and tolerances
+-------------------------
+* PSNR, SSIM: scikit-image 0.26 ``peak_signal_noise_ratio`` and ``structural_similarity``
+  (``gaussian_weights=True, sigma=1.5, use_sample_covariance=False``), on fixed random and
+  smooth inputs, odd sizes (37×53), 1 and 3 channels, data_range 1 and 255: absolute
+  difference ≤ 1e-10 (measured: SSIM 7e-16, PSNR 4e-15 dB).
+* Y channel: scikit-image's ``rgb2ycbcr`` (the same BT.601 studio-swing matrix) as reference.
+* MS-SSIM: a straightforward NumPy/SciPy implementation of Wang et al. 2003 written here from
+  the definition (cs terms by scipy.ndimage Gaussian filtering and a 5-pixel crop, 2×2 block
+  means, the last scale's luminance × cs term by scikit-image's SSIM), ≤ 1e-10 (measured 1e-16).
+* ST-RRED: properties (0 for identical videos, symmetry, invariance to a brightness offset,
+  TRRED = 0 for static videos, monotone in noise level) and a hand-computed GSM case.
+* Warping error: integer translations with known flow, a NumPy reference for zero flow.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.ndimage
+import torch
+from skimage.color import rgb2ycbcr
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from llve import metrics
+from llve.errors import InvalidInputError
+
+TOLERANCE = 1e-10
+
+
+def _pair(channels: int, height: int, width: int, seed: int = 0, batch: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """A smooth image (blurred noise + gradient) and a noisy, clipped version; float64 in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    smooth = scipy.ndimage.gaussian_filter(rng.random((batch, channels, height, width)), sigma=(0, 0, 3, 3))
+    ramp = np.linspace(0, 1, width)[None, None, None, :]
+    clean = np.clip(0.5 * (smooth - smooth.min()) / (np.ptp(smooth) + 1e-12) + 0.5 * ramp, 0, 1)
+    noisy = np.clip(clean + 0.08 * rng.standard_normal(clean.shape), 0, 1)
+    return torch.from_numpy(noisy), torch.from_numpy(clean)
+
+
+def _skimage_ssim(prediction: np.ndarray, target: np.ndarray, data_range: float) -> float:
+    return structural_similarity(
+        target,
+        prediction,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=data_range,
+        channel_axis=0,
+    )
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("data_range", [1.0, 255.0])
+def test_psnr_and_ssim_match_skimage(channels: int, data_range: float) -> None:
+    prediction, target = _pair(channels, 37, 53)
+    prediction, target = prediction * data_range, target * data_range
+    ours_psnr = metrics.psnr(prediction, target, data_range=data_range)
+    ours_ssim = metrics.ssim(prediction, target, data_range=data_range)
+    assert ours_psnr.shape == ours_ssim.shape == (2,)
+    for index in range(2):
+        p, t = prediction[index].numpy(), target[index].numpy()
+        assert abs(ours_psnr[index].item() - peak_signal_noise_ratio(t, p, data_range=data_range)) <= TOLERANCE
+        assert abs(ours_ssim[index].item() - _skimage_ssim(p, t, data_range)) <= TOLERANCE
+
+
+def test_random_uniform_inputs_match_skimage() -> None:
+    generator = torch.Generator().manual_seed(3)
+    prediction = torch.rand(1, 3, 41, 29, generator=generator, dtype=torch.float64)
+    target = torch.rand(1, 3, 41, 29, generator=generator, dtype=torch.float64)
+    reference = _skimage_ssim(prediction[0].numpy(), target[0].numpy(), 1.0)
+    assert abs(metrics.ssim(prediction, target).item() - reference) <= TOLERANCE
+
+
+def test_float32_inputs_are_scored_in_float64() -> None:
+    prediction, target = _pair(3, 37, 53)
+    ours = metrics.ssim(prediction.float(), target.float())
+    assert ours.dtype == torch.float64
+    reference = _skimage_ssim(prediction[0].float().double().numpy(), target[0].float().double().numpy(), 1.0)
+    assert abs(ours[0].item() - reference) <= TOLERANCE
+
+
+def test_y_channel_and_crop_border_match_skimage_on_converted_images() -> None:
+    prediction, target = _pair(3, 40, 45)
+    crop = 4
+    ours_psnr = metrics.psnr(prediction, target, crop_border=crop, y_channel=True)
+    ours_ssim = metrics.ssim(prediction, target, crop_border=crop, y_channel=True)
+    for index in range(2):
+        luma_p = rgb2ycbcr(prediction[index].numpy().transpose(1, 2, 0))[crop:-crop, crop:-crop, 0] / 255.0
+        luma_t = rgb2ycbcr(target[index].numpy().transpose(1, 2, 0))[crop:-crop, crop:-crop, 0] / 255.0
+        assert abs(ours_psnr[index].item() - peak_signal_noise_ratio(luma_t, luma_p, data_range=1.0)) <= TOLERANCE
+        reference = structural_similarity(
+            luma_t, luma_p, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0
+        )
+        assert abs(ours_ssim[index].item() - reference) <= TOLERANCE
+
+
+def test_video_scores_are_frame_means_and_reduction_mean() -> None:
+    prediction, target = _pair(3, 24, 30, batch=6)
+    video_prediction, video_target = prediction.view(2, 3, 3, 24, 30), target.view(2, 3, 3, 24, 30)
+    per_frame = metrics.ssim(prediction, target).view(2, 3)
+    torch.testing.assert_close(metrics.ssim(video_prediction, video_target), per_frame.mean(dim=1))
+    per_frame_psnr = metrics.psnr(prediction, target).view(2, 3)
+    torch.testing.assert_close(
+        metrics.psnr(video_prediction, video_target, reduction="mean"), per_frame_psnr.mean(dim=1).mean()
+    )
+
+
+def test_identical_images() -> None:
+    _, target = _pair(3, 200, 180, batch=1)
+    assert metrics.psnr(target, target).item() == math.inf
+    assert metrics.ssim(target, target).item() == pytest.approx(1.0, abs=1e-12)
+    assert metrics.ms_ssim(target, target).item() == pytest.approx(1.0, abs=1e-12)
+
+
+def _reference_ms_ssim(prediction: np.ndarray, target: np.ndarray, data_range: float) -> float:
+    """MS-SSIM of one C×H×W pair, written from Wang et al. 2003 with NumPy/SciPy."""
+    weights = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333]
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    per_channel = []
+    for x, y in zip(prediction, target):
+        value = 1.0
+        for scale, weight in enumerate(weights):
+            blur = lambda image: scipy.ndimage.gaussian_filter(image, 1.5, truncate=3.5)[5:-5, 5:-5]  # noqa: E731
+            mu_x, mu_y = blur(x), blur(y)
+            var_x, var_y = blur(x * x) - mu_x**2, blur(y * y) - mu_y**2
+            cov = blur(x * y) - mu_x * mu_y
+            cs = np.mean((2 * cov + c2) / (var_x + var_y + c2))
+            if scale < len(weights) - 1:
+                value *= max(cs, 0.0) ** weight
+                h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
+                x = x[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+                y = y[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+            else:  # luminance × cs at the coarsest scale: scikit-image's SSIM
+                ssim_value = structural_similarity(
+                    y, x, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=data_range
+                )
+                value *= max(ssim_value, 0.0) ** weight
+        per_channel.append(value)
+    return float(np.mean(per_channel))
+
+
+@pytest.mark.parametrize("data_range", [1.0, 255.0])
+def test_ms_ssim_matches_reference_implementation(data_range: float) -> None:
+    prediction, target = _pair(3, 181, 197, seed=1)
+    prediction, target = prediction * data_range, target * data_range
+    ours = metrics.ms_ssim(prediction, target, data_range=data_range)
+    for index in range(2):
+        reference = _reference_ms_ssim(prediction[index].numpy(), target[index].numpy(), data_range)
+        assert abs(ours[index].item() - reference) <= TOLERANCE
+    assert 0.0 < ours.min().item() < ours.max().item() < 1.0
+
+
+def test_ms_ssim_rejects_small_images_with_minimum_size() -> None:
+    prediction, target = _pair(3, 175, 300, batch=1)
+    with pytest.raises(InvalidInputError, match="176"):
+        metrics.ms_ssim(prediction, target)
+
+
+def test_ms_ssim_loss_gradient_and_value() -> None:
+    prediction, target = _pair(3, 176, 184, seed=4)
+    prediction32 = prediction.float().requires_grad_(True)
+    loss = metrics.ms_ssim_loss(prediction32, target.float())
+    assert loss.dtype == torch.float32 and loss.ndim == 0
+    expected = 1 - metrics.ms_ssim(prediction, target).mean().item()
+    assert loss.item() == pytest.approx(expected, abs=1e-5)
+    loss.backward()
+    assert torch.isfinite(prediction32.grad).all() and prediction32.grad.abs().sum() > 0
+
+    # Directional derivative in float64 against a central finite difference.
+    prediction64 = prediction.clone().requires_grad_(True)
+    metrics.ms_ssim_loss(prediction64, target).backward()
+    direction = torch.randn(prediction.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    step = 1e-6
+    plus = metrics.ms_ssim_loss(prediction + step * direction, target).item()
+    minus = metrics.ms_ssim_loss(prediction - step * direction, target).item()
+    numeric = (plus - minus) / (2 * step)
+    analytic = (prediction64.grad * direction).sum().item()
+    assert analytic == pytest.approx(numeric, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda p, t: metrics.psnr(p.squeeze(0), t.squeeze(0)), "prediction must be 4-D or 5-D"),
+        (lambda p, t: metrics.ssim(p, t[..., :-1]), "same shape"),
+        (lambda p, t: metrics.psnr(p.clone().fill_(math.nan), t), "prediction contains NaN"),
+        (lambda p, t: metrics.psnr(p, t.clone().fill_(math.inf)), "target contains NaN or inf"),
+        (lambda p, t: metrics.psnr((p * 255).to(torch.uint8), t), "floating-point"),
+        (lambda p, t: metrics.psnr(p, t, data_range=0), "data_range"),
+        (lambda p, t: metrics.psnr(p, t, crop_border=20), "crop_border"),
+        (lambda p, t: metrics.psnr(p[:, :1], t[:, :1], y_channel=True), "y_channel"),
+        (lambda p, t: metrics.ssim(p[..., :10, :], t[..., :10, :]), "at least 11"),
+        (lambda p, t: metrics.ssim(p, t, reduction="sum"), "reduction"),
+        (lambda p, t: metrics.psnr(p.numpy(), t), "torch.Tensor"),
+    ],
+)
+def test_bad_input_is_rejected_naming_the_argument(call, message: str) -> None:
+    prediction, target = _pair(3, 37, 39, batch=1)
+    with pytest.raises(InvalidInputError, match=message):
+        call(prediction, target)
+
+
+# --------------------------------------------------------------------------------------
+# Warping and warping error
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_constant_integer_flow_is_an_integer_shift(dtype: torch.dtype) -> None:
+    image = torch.rand(2, 3, 13, 17, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    dx, dy = 3, -2
+    flow = torch.zeros(2, 2, 13, 17, dtype=dtype)
+    flow[:, 0], flow[:, 1] = dx, dy
+    warped = metrics.warp(image, flow)
+    expected = torch.zeros_like(image)
+    expected[:, :, 2:, : 17 - 3] = image[:, :, :-2, 3:]  # out[y, x] = image[y + dy, x + dx]
+    torch.testing.assert_close(warped, expected, rtol=0, atol=1e-6 if dtype == torch.float32 else 1e-12)
+    inside = metrics.inside_mask(flow)
+    assert inside.shape == (2, 1, 13, 17) and inside.sum().item() == 2 * 11 * 14
+
+
+def test_half_pixel_flow_interpolates_bilinearly() -> None:
+    image = torch.arange(20, dtype=torch.float64).view(1, 1, 4, 5)
+    flow = torch.zeros(1, 2, 4, 5, dtype=torch.float64)
+    flow[:, 0] = 0.5
+    warped = metrics.warp(image, flow)
+    torch.testing.assert_close(warped[..., :-1], (image[..., :-1] + image[..., 1:]) / 2)
+
+
+def _translating_video(shift: tuple[int, int], frames: int = 4) -> torch.Tensor:
+    """N=1 video whose content moves by (dx, dy) pixels per frame (wrap-around via roll)."""
+    generator = torch.Generator().manual_seed(5)
+    first = torch.rand(3, 20, 24, generator=generator, dtype=torch.float64)
+    dx, dy = shift
+    return torch.stack([torch.roll(first, shifts=(t * dy, t * dx), dims=(1, 2)) for t in range(frames)])[None]
+
+
+def test_warping_error_is_zero_with_the_true_flow() -> None:
+    video = _translating_video((2, 1))
+    flow = torch.zeros(1, 3, 2, 20, 24, dtype=torch.float64)
+    flow[:, :, 0], flow[:, :, 1] = 2, 1
+    assert metrics.warping_error(video, flow).item() == pytest.approx(0.0, abs=1e-20)
+    backward = -flow
+    assert metrics.warping_error(video, flow, backward_flow=backward).item() == pytest.approx(0.0, abs=1e-20)
+
+
+def test_warping_error_matches_numpy_with_zero_flow_and_mask() -> None:
+    video = _translating_video((1, 0))
+    flow = torch.zeros(1, 3, 2, 20, 24, dtype=torch.float64)
+    frames = video[0].numpy()
+    squared = ((frames[:-1] - frames[1:]) ** 2).sum(axis=1)  # (T−1)×H×W, summed over channels
+    assert metrics.warping_error(video, flow).item() == pytest.approx(squared.mean(axis=(1, 2)).mean(), rel=1e-12)
+
+    mask = torch.zeros(1, 3, 1, 20, 24, dtype=torch.float64)
+    mask[..., :, :10] = 1
+    expected = squared[:, :, :10].mean(axis=(1, 2)).mean()
+    assert metrics.warping_error(video, flow, mask=mask).item() == pytest.approx(expected, rel=1e-12)
+    scaled = metrics.warping_error(video * 255, flow, mask=mask, data_range=255.0)
+    assert scaled.item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_consistency_mask_flags_inconsistent_flow() -> None:
+    forward = torch.zeros(1, 2, 10, 12, dtype=torch.float64)
+    forward[:, 0] = 3
+    backward = -forward.clone()
+    backward[..., 6:] = 0  # wrong backward flow on the right half of frame t+1
+    mask = metrics.consistency_mask(forward, backward)[0, 0]
+    assert mask[:, :3].all()  # matches land at x + 3 < 6: consistent
+    assert not mask[:, 3:9].any()  # matches land on the wrong backward flow (or outside)
+
+
+def test_warping_error_without_valid_pixels_is_nan_and_bad_input_raises() -> None:
+    video = _translating_video((0, 0), frames=2)
+    flow = torch.full((1, 1, 2, 20, 24), 100.0, dtype=torch.float64)  # every match leaves the frame
+    assert math.isnan(metrics.warping_error(video, flow).item())
+    with pytest.raises(InvalidInputError, match="not both"):
+        metrics.warping_error(video, flow, backward_flow=flow, mask=torch.ones(1, 1, 1, 20, 24))
+    with pytest.raises(InvalidInputError, match="flow must have shape"):
+        metrics.warping_error(video, flow[..., :-1])
+    with pytest.raises(InvalidInputError, match="at least 2 frames"):
+        metrics.warping_error(video[:, :1], flow[:, :0])
+    with pytest.raises(InvalidInputError, match="flow must have shape"):
+        metrics.warp(video[:, 0], flow[:, 0, :1])
+
+
+# --------------------------------------------------------------------------------------
+# ST-RRED
+# --------------------------------------------------------------------------------------
+
+
+def _moving_texture(frames: int = 5, size: int = 40, seed: int = 6) -> torch.Tensor:
+    """1×T×1×H×W grey video: a smooth texture panning by 1 pixel per frame, in [0.1, 0.9]."""
+    rng = np.random.default_rng(seed)
+    texture = scipy.ndimage.gaussian_filter(rng.random((size + frames, size + frames)), 1.5)
+    texture = 0.1 + 0.8 * (texture - texture.min()) / np.ptp(texture)
+    video = np.stack([texture[t : t + size, t : t + size] for t in range(frames)])
+    return torch.from_numpy(video)[None, :, None]
+
+
+def test_gsm_entropy_of_a_checkerboard_by_hand() -> None:
+    # Overlapping 3×3 patches of a ±1 checkerboard are ±p with p the 3×3 checker pattern, half of
+    # each sign: mean 0, K_U = p pᵀ (one eigenvalue |p|² = 9). Each non-overlapping block is ±p, so
+    # s² = cᵀ K_U⁺ c / 9 = (pᵀp)² / 81 / 9 = 1/9 and h = log2(s²·9 + 0.1) + ln(2πe) = log2(1.1) + ln(2πe).
+    checkerboard = torch.tensor([[(-1.0) ** (i + j) for j in range(6)] for i in range(6)], dtype=torch.float64)
+    variance, entropy = metrics._gsm_entropy(checkerboard[None])
+    torch.testing.assert_close(variance, torch.full((1, 2, 2), 1 / 9, dtype=torch.float64))
+    expected = math.log2(1.1) + math.log(2 * math.pi * math.e)
+    torch.testing.assert_close(entropy, torch.full((1, 2, 2), expected, dtype=torch.float64))
+    zero_variance, zero_entropy = metrics._gsm_entropy(torch.zeros(1, 6, 6, dtype=torch.float64))
+    assert zero_variance.abs().max() == 0 and zero_entropy.abs().max() == 0
+
+
+def test_steerable_band_orientation_and_zero_mean() -> None:
+    rows = torch.arange(32, dtype=torch.float64).view(-1, 1).expand(32, 32)
+    stripes = torch.cos(math.pi / 2 * rows)[None]  # intensity varies along y at 1/4 cycle/pixel
+    vertical_band = metrics.steerable_band(stripes, orientation=3)  # θ = 90°
+    horizontal_band = metrics.steerable_band(stripes, orientation=0)  # θ = 0°
+    assert vertical_band.abs().max() > 0.5
+    assert horizontal_band.abs().max() < 1e-3 * vertical_band.abs().max()
+    assert metrics.steerable_band(torch.full((1, 20, 24), 7.0, dtype=torch.float64)).abs().max() < 1e-10
+
+
+def test_st_rred_properties() -> None:
+    reference = _moving_texture()
+    noise = torch.randn(reference.shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    assert metrics.st_rred(reference, reference).item() == 0.0
+
+    levels = [1, 3, 10, 30]
+    components = [metrics.st_rred_components(reference + level / 255 * noise, reference) for level in levels]
+    for name in ("srred", "trred", "st_rred"):
+        values = [c[name].item() for c in components]
+        assert all(a < b for a, b in zip(values, values[1:])), (name, values)
+        assert values[0] > 0
+    torch.testing.assert_close(components[-1]["st_rred"], components[-1]["srred"] * components[-1]["trred"])
+
+    distorted = reference + 10 / 255 * noise
+    assert metrics.st_rred(distorted, reference).item() == metrics.st_rred(reference, distorted).item()
+    assert metrics.st_rred(reference + 0.05, reference).item() < 1e-8  # subband has no DC
+
+
+def test_st_rred_static_videos_have_zero_trred() -> None:
+    static_reference = _moving_texture()[:, :1].expand(1, 4, 1, 40, 40)
+    noise = 0.03 * torch.randn(1, 1, 1, 40, 40, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    static_distorted = static_reference + noise  # the same noise on every frame: still static
+    components = metrics.st_rred_components(static_distorted, static_reference)
+    assert components["srred"].item() > 0
+    assert components["trred"].item() == 0.0 and components["st_rred"].item() == 0.0
+
+
+def test_st_rred_rgb_is_scored_on_bt601_luma_and_batches() -> None:
+    generator = torch.Generator().manual_seed(9)
+    rgb_reference = torch.rand(2, 3, 3, 24, 28, generator=generator, dtype=torch.float64)
+    rgb_distorted = (rgb_reference + 0.05 * torch.randn(rgb_reference.shape, generator=generator, dtype=torch.float64)).clamp(0, 1)
+    luma = lambda video: metrics.rgb_to_y(video.flatten(0, 1)).view(2, 3, 1, 24, 28)  # noqa: E731
+    ours = metrics.st_rred(rgb_distorted, rgb_reference)
+    assert ours.shape == (2,)
+    torch.testing.assert_close(ours, metrics.st_rred(luma(rgb_distorted), luma(rgb_reference)))
+    torch.testing.assert_close(metrics.st_rred(rgb_distorted * 255, rgb_reference * 255, data_range=255.0), ours)
+    torch.testing.assert_close(metrics.st_rred(rgb_distorted, rgb_reference, reduction="mean"), ours.mean())
+    with pytest.raises(InvalidInputError, match="at least 2 frames"):
+        metrics.st_rred(rgb_distorted[:, :1], rgb_reference[:, :1])
+    with pytest.raises(InvalidInputError, match="prediction must be 5-D"):
+        metrics.st_rred(rgb_distorted[0], rgb_reference[0])
