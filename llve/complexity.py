@@ -79,9 +79,11 @@ def _is_shape(value: Any) -> bool:
 
 def _tensors_to_meta(value: Any) -> Any:
     """``value`` with every tensor in it (nested in lists, tuples, dicts) replaced by a meta tensor."""
-    return pytree.tree_map(
-        lambda leaf: torch.empty_like(leaf, device="meta") if isinstance(leaf, torch.Tensor) else leaf, value
-    )
+
+    def to_meta(leaf: Any) -> Any:
+        return torch.empty_like(leaf, device="meta") if isinstance(leaf, torch.Tensor) else leaf
+
+    return pytree.tree_map(to_meta, value)
 
 
 def _run_on_meta(model: nn.Module, example_inputs: tuple, kwargs: dict) -> FlopCounterMode:
@@ -91,10 +93,11 @@ def _run_on_meta(model: nn.Module, example_inputs: tuple, kwargs: dict) -> FlopC
         for value in example_inputs
     )
     meta_kwargs = _tensors_to_meta(kwargs)
-    meta_state = {
-        name: torch.empty_like(tensor, device="meta")
-        for name, tensor in [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]
-    }
+    named_tensors = [
+        *model.named_parameters(remove_duplicate=False),
+        *model.named_buffers(remove_duplicate=False),
+    ]
+    meta_state = {name: torch.empty_like(tensor, device="meta") for name, tensor in named_tensors}
     counter = FlopCounterMode(display=False)
     try:
         with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), counter:
@@ -230,7 +233,11 @@ def _cpu_peak(fn: Callable[[], Any]) -> dict[str, Any]:
     baseline = _rss_bytes()
     if _reset_high_water_mark():
         fn()
-        return {"baseline_bytes": baseline, "peak_bytes": _status_kib("VmHWM"), "method": "VmHWM after clear_refs"}
+        return {
+            "baseline_bytes": baseline,
+            "peak_bytes": _status_kib("VmHWM"),
+            "method": "VmHWM after clear_refs",
+        }
     peak = baseline
     done = threading.Event()
 

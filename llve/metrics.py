@@ -83,7 +83,8 @@ def _check_tensor(value: object, name: str, ndims: tuple[int, ...]) -> torch.Ten
     if value.ndim not in ndims:
         layouts = " or ".join(f"{n}-D" for n in ndims)
         raise InvalidInputError(
-            f"{name} must be {layouts} (N×C×H×W images or N×T×C×H×W videos), got shape {tuple(value.shape)}"
+            f"{name} must be {layouts} (N×C×H×W images or N×T×C×H×W videos), "
+            f"got shape {tuple(value.shape)}"
         )
     if not bool(torch.isfinite(value).all()):
         raise InvalidInputError(f"{name} contains NaN or inf values")
@@ -213,7 +214,9 @@ def _valid_gaussian_filter(images: torch.Tensor) -> torch.Tensor:
     return F.conv2d(F.conv2d(images, horizontal, groups=channels), vertical, groups=channels)
 
 
-def _ssim_and_cs(x: torch.Tensor, y: torch.Tensor, data_range: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _ssim_and_cs(
+    x: torch.Tensor, y: torch.Tensor, data_range: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel means (B×C) of the SSIM map and of the contrast-structure map."""
     height, width = x.shape[-2:]
     if min(height, width) < SSIM_WINDOW_SIZE:
@@ -293,12 +296,15 @@ def ms_ssim(
     return _per_item(_ms_ssim_per_channel(x, y, data_range).mean(dim=1), batch, reduction)
 
 
-def ms_ssim_loss(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+def ms_ssim_loss(
+    prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0
+) -> torch.Tensor:
     """Training loss ``1 − mean MS-SSIM`` over N×C×H×W images; differentiable, scalar.
 
-    Same definition as :func:`ms_ssim` (crop 0, all channels), but computed in the inputs' own
-    dtype (e.g. float32 under training) and without the NaN/inf scan, which would synchronise
-    the GPU every step. The Lamba paper trains with ``L1 + 0.2·(1 − MS-SSIM)``.
+    Same definition as :func:`ms_ssim` (crop 0, all channels), but computed in the prediction's
+    dtype promoted to at least float32, with autocast disabled (local variances E[x²] − μ² lose
+    all precision in float16/bfloat16 under AMP), and without the NaN/inf scan, which would
+    synchronise the GPU every step. The Lamba paper trains with ``L1 + 0.2·(1 − MS-SSIM)``.
     """
     for name, value in (("prediction", prediction), ("target", target)):
         if not isinstance(value, torch.Tensor) or value.ndim != 4 or not value.is_floating_point():
@@ -309,7 +315,12 @@ def ms_ssim_loss(prediction: torch.Tensor, target: torch.Tensor, data_range: flo
             f"and {tuple(target.shape)}"
         )
     data_range = _check_data_range(data_range)
-    return 1.0 - _ms_ssim_per_channel(prediction, target.to(prediction.dtype), data_range).mean()
+    compute_dtype = torch.promote_types(prediction.dtype, torch.float32)
+    with torch.autocast(device_type=prediction.device.type, enabled=False):
+        per_channel = _ms_ssim_per_channel(
+            prediction.to(compute_dtype), target.to(compute_dtype), data_range
+        )
+    return 1.0 - per_channel.mean()
 
 
 # --------------------------------------------------------------------------------------
@@ -335,7 +346,9 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     Differentiable in both arguments; computed in the image's dtype.
     """
     if not isinstance(image, torch.Tensor) or image.ndim != 4:
-        raise InvalidInputError(f"image must be an N×C×H×W tensor, got {getattr(image, 'shape', type(image))}")
+        raise InvalidInputError(
+            f"image must be an N×C×H×W tensor, got {getattr(image, 'shape', type(image))}"
+        )
     batch, _, height, width = image.shape
     if not isinstance(flow, torch.Tensor) or tuple(flow.shape) != (batch, 2, height, width):
         raise InvalidInputError(
@@ -353,8 +366,9 @@ def inside_mask(flow: torch.Tensor) -> torch.Tensor:
     """N×1×H×W bool mask of pixels whose flow target ``p + flow(p)`` lies inside the image."""
     height, width = flow.shape[-2:]
     x_positions, y_positions = _sampling_positions(flow)
-    inside = (x_positions >= 0) & (x_positions <= width - 1) & (y_positions >= 0) & (y_positions <= height - 1)
-    return inside.unsqueeze(1)
+    inside_x = (x_positions >= 0) & (x_positions <= width - 1)
+    inside_y = (y_positions >= 0) & (y_positions <= height - 1)
+    return (inside_x & inside_y).unsqueeze(1)
 
 
 def consistency_mask(
@@ -368,7 +382,8 @@ def consistency_mask(
     """
     backward_at_match = warp(backward_flow, forward_flow)
     mismatch = (forward_flow + backward_at_match).pow(2).sum(dim=1, keepdim=True)
-    magnitude = forward_flow.pow(2).sum(dim=1, keepdim=True) + backward_at_match.pow(2).sum(dim=1, keepdim=True)
+    magnitude = forward_flow.pow(2).sum(dim=1, keepdim=True)
+    magnitude = magnitude + backward_at_match.pow(2).sum(dim=1, keepdim=True)
     return mismatch <= alpha1 * magnitude + alpha2
 
 
@@ -407,7 +422,9 @@ def warping_error(
     pair_shape = (batch, length - 1, 2, height, width)
     flow = _check_tensor(flow, "flow", (5,))
     if tuple(flow.shape) != pair_shape:
-        raise InvalidInputError(f"flow must have shape {pair_shape} (N×(T−1)×2×H×W), got {tuple(flow.shape)}")
+        raise InvalidInputError(
+            f"flow must have shape {pair_shape} (N×(T−1)×2×H×W), got {tuple(flow.shape)}"
+        )
     if backward_flow is not None and mask is not None:
         raise InvalidInputError("give backward_flow (forward–backward check) or mask, not both")
     if backward_flow is not None:
@@ -423,22 +440,25 @@ def warping_error(
                 f"mask must have shape {(batch, length - 1, 1, height, width)}, got {tuple(mask.shape)}"
             )
 
-    frames = frames.detach().to(torch.float64) / data_range
-    current = frames[:, :-1].reshape(-1, *frames.shape[2:])
-    following = frames[:, 1:].reshape(-1, *frames.shape[2:])
-    forward = flow.detach().to(torch.float64).reshape(-1, 2, height, width)
-    weights = inside_mask(forward).to(torch.float64)
-    if backward_flow is not None:
-        backward = backward_flow.detach().to(torch.float64).reshape(-1, 2, height, width)
-        weights = weights * consistency_mask(forward, backward).to(torch.float64)
-    if mask is not None:
-        weights = weights * mask.detach().to(torch.float64).reshape(-1, 1, height, width)
+    def as_float64(tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.detach().to(torch.float64)
 
-    squared = (current - warp(following, forward)).pow(2).sum(dim=1, keepdim=True)
-    weight_sums = weights.sum(dim=(1, 2, 3)).view(batch, length - 1)
-    pair_errors = (weights * squared).sum(dim=(1, 2, 3)).view(batch, length - 1)
+    weight_sums = torch.zeros(batch, length - 1, dtype=torch.float64, device=frames.device)
+    pair_errors = torch.zeros_like(weight_sums)
+    for t in range(length - 1):  # one pair at a time: memory does not grow with T
+        forward = as_float64(flow[:, t])
+        weights = inside_mask(forward).to(torch.float64)
+        if backward_flow is not None:
+            weights = weights * consistency_mask(forward, as_float64(backward_flow[:, t])).to(torch.float64)
+        if mask is not None:
+            weights = weights * as_float64(mask[:, t])
+        aligned = warp(as_float64(frames[:, t + 1]) / data_range, forward)
+        squared = (as_float64(frames[:, t]) / data_range - aligned).pow(2).sum(dim=1, keepdim=True)
+        weight_sums[:, t] = weights.sum(dim=(1, 2, 3))
+        pair_errors[:, t] = (weights * squared).sum(dim=(1, 2, 3))
     counted = weight_sums > 0
-    per_pair = torch.where(counted, pair_errors / weight_sums.clamp_min(torch.finfo(torch.float64).tiny), 0.0)
+    safe_sums = weight_sums.clamp_min(torch.finfo(torch.float64).tiny)
+    per_pair = torch.where(counted, pair_errors / safe_sums, 0.0)
     per_video = per_pair.sum(dim=1) / counted.sum(dim=1)  # 0/0 = NaN when no pair counts
     return _reduce(per_video, reduction)
 
@@ -529,7 +549,8 @@ def _scaled_entropies(luma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         spatial.append(entropy * torch.log2(1 + variance))
         if previous_band is not None:
             difference_variance, difference_entropy = _gsm_entropy(band - previous_band)
-            temporal.append(difference_entropy * torch.log2(1 + variance) * torch.log2(1 + difference_variance))
+            scale = torch.log2(1 + variance) * torch.log2(1 + difference_variance)
+            temporal.append(difference_entropy * scale)
         previous_band = band
     return torch.cat(spatial), torch.cat(temporal)
 
@@ -572,9 +593,13 @@ def st_rred_components(
     data_range = _check_data_range(data_range)
     _check_reduction(reduction)
     if prediction.shape[1] < 2:
-        raise InvalidInputError(f"ST-RRED needs videos of at least 2 frames, got T={prediction.shape[1]}")
+        raise InvalidInputError(
+            f"ST-RRED needs videos of at least 2 frames, got T={prediction.shape[1]}"
+        )
     if prediction.shape[2] not in (1, 3):
-        raise InvalidInputError(f"ST-RRED needs 1 (luma) or 3 (RGB) channels, got C={prediction.shape[2]}")
+        raise InvalidInputError(
+            f"ST-RRED needs 1 (luma) or 3 (RGB) channels, got C={prediction.shape[2]}"
+        )
 
     def to_luma(video: torch.Tensor) -> torch.Tensor:
         video = _crop(video.detach().to(torch.float64), crop_border) / data_range

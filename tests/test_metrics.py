@@ -32,10 +32,13 @@ from llve.errors import InvalidInputError
 TOLERANCE = 1e-10
 
 
-def _pair(channels: int, height: int, width: int, seed: int = 0, batch: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+def _pair(
+    channels: int, height: int, width: int, seed: int = 0, batch: int = 2
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A smooth image (blurred noise + gradient) and a noisy, clipped version; float64 in [0, 1]."""
     rng = np.random.default_rng(seed)
-    smooth = scipy.ndimage.gaussian_filter(rng.random((batch, channels, height, width)), sigma=(0, 0, 3, 3))
+    noise = rng.random((batch, channels, height, width))
+    smooth = scipy.ndimage.gaussian_filter(noise, sigma=(0, 0, 3, 3))
     ramp = np.linspace(0, 1, width)[None, None, None, :]
     clean = np.clip(0.5 * (smooth - smooth.min()) / (np.ptp(smooth) + 1e-12) + 0.5 * ramp, 0, 1)
     noisy = np.clip(clean + 0.08 * rng.standard_normal(clean.shape), 0, 1)
@@ -64,7 +67,8 @@ def test_psnr_and_ssim_match_skimage(channels: int, data_range: float) -> None:
     assert ours_psnr.shape == ours_ssim.shape == (2,)
     for index in range(2):
         p, t = prediction[index].numpy(), target[index].numpy()
-        assert abs(ours_psnr[index].item() - peak_signal_noise_ratio(t, p, data_range=data_range)) <= TOLERANCE
+        reference_psnr = peak_signal_noise_ratio(t, p, data_range=data_range)
+        assert abs(ours_psnr[index].item() - reference_psnr) <= TOLERANCE
         assert abs(ours_ssim[index].item() - _skimage_ssim(p, t, data_range)) <= TOLERANCE
 
 
@@ -80,7 +84,8 @@ def test_float32_inputs_are_scored_in_float64() -> None:
     prediction, target = _pair(3, 37, 53)
     ours = metrics.ssim(prediction.float(), target.float())
     assert ours.dtype == torch.float64
-    reference = _skimage_ssim(prediction[0].float().double().numpy(), target[0].float().double().numpy(), 1.0)
+    rounded_prediction, rounded_target = prediction[0].float().double(), target[0].float().double()
+    reference = _skimage_ssim(rounded_prediction.numpy(), rounded_target.numpy(), 1.0)
     assert abs(ours[0].item() - reference) <= TOLERANCE
 
 
@@ -90,9 +95,10 @@ def test_y_channel_and_crop_border_match_skimage_on_converted_images() -> None:
     ours_psnr = metrics.psnr(prediction, target, crop_border=crop, y_channel=True)
     ours_ssim = metrics.ssim(prediction, target, crop_border=crop, y_channel=True)
     for index in range(2):
-        luma_p = rgb2ycbcr(prediction[index].numpy().transpose(1, 2, 0))[crop:-crop, crop:-crop, 0] / 255.0
-        luma_t = rgb2ycbcr(target[index].numpy().transpose(1, 2, 0))[crop:-crop, crop:-crop, 0] / 255.0
-        assert abs(ours_psnr[index].item() - peak_signal_noise_ratio(luma_t, luma_p, data_range=1.0)) <= TOLERANCE
+        luma_p = rgb2ycbcr(prediction[index].numpy().transpose(1, 2, 0))[crop:-crop, crop:-crop, 0] / 255
+        luma_t = rgb2ycbcr(target[index].numpy().transpose(1, 2, 0))[crop:-crop, crop:-crop, 0] / 255
+        reference_psnr = peak_signal_noise_ratio(luma_t, luma_p, data_range=1.0)
+        assert abs(ours_psnr[index].item() - reference_psnr) <= TOLERANCE
         reference = structural_similarity(
             luma_t, luma_p, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0
         )
@@ -121,11 +127,14 @@ def _reference_ms_ssim(prediction: np.ndarray, target: np.ndarray, data_range: f
     """MS-SSIM of one C×H×W pair, written from Wang et al. 2003 with NumPy/SciPy."""
     weights = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333]
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+
+    def blur(image: np.ndarray) -> np.ndarray:  # 11-tap Gaussian, valid region only
+        return scipy.ndimage.gaussian_filter(image, 1.5, truncate=3.5)[5:-5, 5:-5]
+
     per_channel = []
     for x, y in zip(prediction, target):
         value = 1.0
         for scale, weight in enumerate(weights):
-            blur = lambda image: scipy.ndimage.gaussian_filter(image, 1.5, truncate=3.5)[5:-5, 5:-5]  # noqa: E731
             mu_x, mu_y = blur(x), blur(y)
             var_x, var_y = blur(x * x) - mu_x**2, blur(y * y) - mu_y**2
             cov = blur(x * y) - mu_x * mu_y
@@ -171,10 +180,16 @@ def test_ms_ssim_loss_gradient_and_value() -> None:
     loss.backward()
     assert torch.isfinite(prediction32.grad).all() and prediction32.grad.abs().sum() > 0
 
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # AMP must not lower the loss's precision
+        under_autocast = metrics.ms_ssim_loss(prediction.float(), target.float())
+    assert under_autocast.dtype == torch.float32
+    assert under_autocast.item() == pytest.approx(expected, abs=1e-5)
+
     # Directional derivative in float64 against a central finite difference.
     prediction64 = prediction.clone().requires_grad_(True)
     metrics.ms_ssim_loss(prediction64, target).backward()
-    direction = torch.randn(prediction.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    generator = torch.Generator().manual_seed(0)
+    direction = torch.randn(prediction.shape, generator=generator, dtype=torch.float64)
     step = 1e-6
     plus = metrics.ms_ssim_loss(prediction + step * direction, target).item()
     minus = metrics.ms_ssim_loss(prediction - step * direction, target).item()
@@ -237,7 +252,8 @@ def _translating_video(shift: tuple[int, int], frames: int = 4) -> torch.Tensor:
     generator = torch.Generator().manual_seed(5)
     first = torch.rand(3, 20, 24, generator=generator, dtype=torch.float64)
     dx, dy = shift
-    return torch.stack([torch.roll(first, shifts=(t * dy, t * dx), dims=(1, 2)) for t in range(frames)])[None]
+    moved = [torch.roll(first, shifts=(t * dy, t * dx), dims=(1, 2)) for t in range(frames)]
+    return torch.stack(moved)[None]
 
 
 def test_warping_error_is_zero_with_the_true_flow() -> None:
@@ -246,7 +262,8 @@ def test_warping_error_is_zero_with_the_true_flow() -> None:
     flow[:, :, 0], flow[:, :, 1] = 2, 1
     assert metrics.warping_error(video, flow).item() == pytest.approx(0.0, abs=1e-20)
     backward = -flow
-    assert metrics.warping_error(video, flow, backward_flow=backward).item() == pytest.approx(0.0, abs=1e-20)
+    with_check = metrics.warping_error(video, flow, backward_flow=backward)
+    assert with_check.item() == pytest.approx(0.0, abs=1e-20)
 
 
 def test_warping_error_matches_numpy_with_zero_flow_and_mask() -> None:
@@ -254,7 +271,8 @@ def test_warping_error_matches_numpy_with_zero_flow_and_mask() -> None:
     flow = torch.zeros(1, 3, 2, 20, 24, dtype=torch.float64)
     frames = video[0].numpy()
     squared = ((frames[:-1] - frames[1:]) ** 2).sum(axis=1)  # (T−1)×H×W, summed over channels
-    assert metrics.warping_error(video, flow).item() == pytest.approx(squared.mean(axis=(1, 2)).mean(), rel=1e-12)
+    expected = squared.mean(axis=(1, 2)).mean()
+    assert metrics.warping_error(video, flow).item() == pytest.approx(expected, rel=1e-12)
 
     mask = torch.zeros(1, 3, 1, 20, 24, dtype=torch.float64)
     mask[..., :, :10] = 1
@@ -305,8 +323,9 @@ def _moving_texture(frames: int = 5, size: int = 40, seed: int = 6) -> torch.Ten
 def test_gsm_entropy_of_a_checkerboard_by_hand() -> None:
     # Overlapping 3×3 patches of a ±1 checkerboard are ±p with p the 3×3 checker pattern, half of
     # each sign: mean 0, K_U = p pᵀ (one eigenvalue |p|² = 9). Each non-overlapping block is ±p, so
-    # s² = cᵀ K_U⁺ c / 9 = (pᵀp)² / 81 / 9 = 1/9 and h = log2(s²·9 + 0.1) + ln(2πe) = log2(1.1) + ln(2πe).
-    checkerboard = torch.tensor([[(-1.0) ** (i + j) for j in range(6)] for i in range(6)], dtype=torch.float64)
+    # s² = cᵀ K_U⁺ c / 9 = (pᵀp)² / 81 / 9 = 1/9; h = log2(s²·9 + 0.1) + ln(2πe) = log2(1.1) + ln(2πe)
+    signs = [[(-1.0) ** (i + j) for j in range(6)] for i in range(6)]
+    checkerboard = torch.tensor(signs, dtype=torch.float64)
     variance, entropy = metrics._gsm_entropy(checkerboard[None])
     torch.testing.assert_close(variance, torch.full((1, 2, 2), 1 / 9, dtype=torch.float64))
     expected = math.log2(1.1) + math.log(2 * math.pi * math.e)
@@ -331,12 +350,15 @@ def test_st_rred_properties() -> None:
     assert metrics.st_rred(reference, reference).item() == 0.0
 
     levels = [1, 3, 10, 30]
-    components = [metrics.st_rred_components(reference + level / 255 * noise, reference) for level in levels]
+    components = [
+        metrics.st_rred_components(reference + level / 255 * noise, reference) for level in levels
+    ]
     for name in ("srred", "trred", "st_rred"):
         values = [c[name].item() for c in components]
         assert all(a < b for a, b in zip(values, values[1:])), (name, values)
         assert values[0] > 0
-    torch.testing.assert_close(components[-1]["st_rred"], components[-1]["srred"] * components[-1]["trred"])
+    strongest = components[-1]
+    torch.testing.assert_close(strongest["st_rred"], strongest["srred"] * strongest["trred"])
 
     distorted = reference + 10 / 255 * noise
     assert metrics.st_rred(distorted, reference).item() == metrics.st_rred(reference, distorted).item()
@@ -345,7 +367,8 @@ def test_st_rred_properties() -> None:
 
 def test_st_rred_static_videos_have_zero_trred() -> None:
     static_reference = _moving_texture()[:, :1].expand(1, 4, 1, 40, 40)
-    noise = 0.03 * torch.randn(1, 1, 1, 40, 40, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    generator = torch.Generator().manual_seed(8)
+    noise = 0.03 * torch.randn(1, 1, 1, 40, 40, generator=generator, dtype=torch.float64)
     static_distorted = static_reference + noise  # the same noise on every frame: still static
     components = metrics.st_rred_components(static_distorted, static_reference)
     assert components["srred"].item() > 0
@@ -355,13 +378,19 @@ def test_st_rred_static_videos_have_zero_trred() -> None:
 def test_st_rred_rgb_is_scored_on_bt601_luma_and_batches() -> None:
     generator = torch.Generator().manual_seed(9)
     rgb_reference = torch.rand(2, 3, 3, 24, 28, generator=generator, dtype=torch.float64)
-    rgb_distorted = (rgb_reference + 0.05 * torch.randn(rgb_reference.shape, generator=generator, dtype=torch.float64)).clamp(0, 1)
-    luma = lambda video: metrics.rgb_to_y(video.flatten(0, 1)).view(2, 3, 1, 24, 28)  # noqa: E731
+    noise = torch.randn(rgb_reference.shape, generator=generator, dtype=torch.float64)
+    rgb_distorted = (rgb_reference + 0.05 * noise).clamp(0, 1)
+
+    def luma(video: torch.Tensor) -> torch.Tensor:
+        return metrics.rgb_to_y(video.flatten(0, 1)).view(2, 3, 1, 24, 28)
+
     ours = metrics.st_rred(rgb_distorted, rgb_reference)
     assert ours.shape == (2,)
     torch.testing.assert_close(ours, metrics.st_rred(luma(rgb_distorted), luma(rgb_reference)))
-    torch.testing.assert_close(metrics.st_rred(rgb_distorted * 255, rgb_reference * 255, data_range=255.0), ours)
-    torch.testing.assert_close(metrics.st_rred(rgb_distorted, rgb_reference, reduction="mean"), ours.mean())
+    scaled = metrics.st_rred(rgb_distorted * 255, rgb_reference * 255, data_range=255.0)
+    torch.testing.assert_close(scaled, ours)
+    averaged = metrics.st_rred(rgb_distorted, rgb_reference, reduction="mean")
+    torch.testing.assert_close(averaged, ours.mean())
     with pytest.raises(InvalidInputError, match="at least 2 frames"):
         metrics.st_rred(rgb_distorted[:, :1], rgb_reference[:, :1])
     with pytest.raises(InvalidInputError, match="prediction must be 5-D"):

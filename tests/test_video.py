@@ -1,17 +1,15 @@
 """Video clips: exact flow for synthetic camera motion, independent noise, real video decoding."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from scipy import ndimage
 
+from llve.data import shared_sample
 from llve.data.images import clean_image
 from llve.data.video import darken_clip, dynamic_clip, load_video, static_clip, warp
 from llve.errors import DatasetNotFoundError, InvalidInputError
 
-REAL_VIDEO = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real_video"
-              / "intel_sample-videos_car-detection.mp4")
+REAL_VIDEO = shared_sample("real_video/intel_sample-videos_car-detection.mp4")
 MARGIN = 16  # pixels whose flow target can fall outside the frame are excluded
 
 
@@ -31,15 +29,18 @@ def astronaut():
 def test_flow_warps_the_next_frame_onto_the_current_one(astronaut):
     # a smooth image isolates the flow's accuracy from the blur of interpolating twice
     smooth = ndimage.gaussian_filter(astronaut, sigma=(3, 3, 0))
-    for image, floor in ((smooth, 50.0), (astronaut, 33.0)):
+    # measured minima over 15 seeds: 56.6 dB smooth, 33.8 dB sharp (unwarped: ≤ 38.8 / 31.1 dB)
+    for image, floor in ((smooth, 50.0), (astronaut, 32.0)):
         clip = dynamic_clip(image, frames=5, crop=192, seed=1)
+        assert np.abs(clip.flow_forward).mean() > 0.5  # the camera really moves
         for t in range(4):
             forward = warp(clip.frames[t + 1], clip.flow_forward[t])
             backward = warp(clip.frames[t], clip.flow_backward[t])
             assert _psnr(_interior(forward), _interior(clip.frames[t])) > floor
             assert _psnr(_interior(backward), _interior(clip.frames[t + 1])) > floor
-            unwarped = _psnr(_interior(clip.frames[t + 1]), _interior(clip.frames[t]))
-            assert unwarped < floor - 10  # the camera really moved
+        unwarped = _psnr(_interior(clip.frames[1]), _interior(clip.frames[0]))
+        assert unwarped < _psnr(_interior(warp(clip.frames[1], clip.flow_forward[0])),
+                                _interior(clip.frames[0])) - 5
 
 
 def test_dynamic_clip_shapes_motion_and_determinism(astronaut):
@@ -109,7 +110,7 @@ def test_load_video_errors(tmp_path):
         load_video(junk)
 
 
-@pytest.mark.skipif(not REAL_VIDEO.exists(), reason="../shared real video absent")
+@pytest.mark.skipif(REAL_VIDEO is None, reason="../shared real video absent")
 def test_load_real_video_and_darken_it():
     frames = load_video(REAL_VIDEO, max_frames=3, start=100)
     assert frames.shape == (3, 432, 768, 3) and frames.dtype == np.float32

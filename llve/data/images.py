@@ -31,7 +31,7 @@ RGB_IMAGE_NAMES = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_fiel
 GRAY_IMAGE_NAMES = ("camera", "moon", "coins", "clock", "brick", "grass", "gravel", "text", "page",
                     "cell")
 IMAGE_NAMES = RGB_IMAGE_NAMES + GRAY_IMAGE_NAMES + ("stereo_motorcycle", "grace_hopper")
-"""Every real image :func:`clean_image` accepts, in a fixed order (``clean_images`` draws from it)."""
+"""Every real image :func:`clean_image` accepts, in a fixed order (``clean_images`` draws here)."""
 
 _SUPERSAMPLING = 2  # procedural scenes are drawn at 2x and area-downsampled: cheap antialiasing
 
@@ -207,7 +207,8 @@ def _paint_fine_detail(rng: np.random.Generator, image: np.ndarray) -> None:
         origin = (int(rng.integers(0, side // 2)), int(rng.integers(side // 8, side)))
         scale = rng.uniform(0.3, 1.2) * side / 512
         mask = np.zeros((side, side), np.uint8)  # putText draws on 8-bit images only
-        cv2.putText(mask, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, 255, max(1, int(2 * scale)))
+        thickness = max(1, int(2 * scale))
+        cv2.putText(mask, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness)
         image[mask > 0] = _random_colour(rng)
 
 
@@ -228,7 +229,7 @@ def _paint_lights(rng: np.random.Generator, image: np.ndarray) -> None:
 
 
 def procedural_scene(size: int = 256, seed: int = 0) -> np.ndarray:
-    """A varied synthetic sRGB scene, float32 ``size``×``size``×3 in [0, 1], deterministic in ``seed``.
+    """A varied synthetic sRGB scene: float32 ``size``×``size``×3 in [0, 1], fixed by ``seed``.
 
     Layers: a smooth gradient background with low-frequency variation; 6–20 random ellipses,
     rectangles and polygons, some filled with gratings, checkerboards or noise textures; thin lines

@@ -1,9 +1,9 @@
-"""Synthetic low-light raw data from clean sRGB images: unprocessing plus physics-based sensor noise.
+"""Synthetic low-light raw data from clean sRGB images: unprocessing plus physics-based noise.
 
 Pipeline (the default data source of llve, since real datasets cannot be downloaded here)::
 
     sRGB --inverse tone map, inverse gamma--> linear RGB --inverse CCM, inverse gains--> camera RGB
-         --mosaic--> clean long-exposure raw --(÷ exposure ratio, sensor noise)--> noisy short exposure
+         --mosaic--> clean long-exposure raw --(÷ exposure ratio, sensor noise)--> short exposure
 
 References
 ----------
@@ -25,7 +25,7 @@ Units
 -----
 - *Normalised raw*: ``(DN - black) / (white - black)`` as SID does, so 1.0 is sensor saturation.
   The short exposure is **not amplified** (its value ≈ clean / ratio + noise) and keeps the
-  below-black read-noise tail (values down to ``-black / (white - black)``): SID's loader applies
+  below-black read-noise tail (negative values), so its mean stays unbiased: SID's loader applies
   ``max(·, 0)`` and the ratio itself.
 - *DN*: digital numbers of the 14-bit Sony A7S2 (black 512, white 16383), including the black
   level. ELD's noise parameters (system gain K in DN per electron, read/row scales) are in DN.
@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from typing import Union
 
 import numpy as np
-from scipy import stats
 
 from llve.data.cfa import colour_index_grid, plane_positions
 from llve.errors import InvalidInputError, UnknownNameError
@@ -153,7 +152,8 @@ def _highlight_safe_inverse_gains(camera_rgb: np.ndarray, params: UnprocessingPa
     gains = np.array([1.0 / params.red_gain, 1.0, 1.0 / params.blue_gain]) / params.rgb_gain
     gray = camera_rgb.mean(axis=-1, keepdims=True)
     mask = (np.maximum(gray - _HIGHLIGHT_INFLECTION, 0.0) / (1.0 - _HIGHLIGHT_INFLECTION)) ** 2
-    safe_gains = np.maximum(mask + (1.0 - mask) * gains.astype(np.float32), gains.astype(np.float32))
+    gains = gains.astype(np.float32)
+    safe_gains = np.maximum(mask + (1.0 - mask) * gains, gains)
     return camera_rgb * safe_gains
 
 
@@ -204,8 +204,8 @@ def unprocess(srgb: np.ndarray, params: UnprocessingParams, pattern: str = "RGGB
 
 @dataclass(frozen=True)
 class LogLinearFit:
-    """ELD's fit of a noise scale against the system gain: ``log σ = slope·log K + bias + N(0, sigma)``
-    (natural logarithms, σ in DN)."""
+    """ELD's fit of a noise scale against the system gain K (natural logarithms, σ in DN):
+    ``log σ = slope·log K + bias + N(0, sigma)``."""
 
     slope: float
     bias: float
@@ -258,7 +258,7 @@ class PoissonGaussianParams:
 
 
 def tukey_lambda(shape: float, size: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """Standard Tukey-lambda samples by the inverse CDF ``(u^λ − (1−u)^λ)/λ`` (logistic at λ=0)."""
+    """Standard Tukey-lambda samples, inverse CDF ``(u^λ − (1−u)^λ)/λ`` (logistic at λ=0)."""
     u = np.clip(rng.random(size), 2.0**-53, 1.0 - 2.0**-53)  # keep the tails finite
     if shape == 0.0:
         return np.log(u / (1.0 - u))
@@ -276,10 +276,12 @@ class EldNoiseModel:
     log-linear fits. ``shot``/``read``/``row``/``quantise`` switch components off for ablations
     and tests.
 
-    Deviations from the ELD release: row noise is one offset per row of the full mosaic (the
-    release draws one per row of each packed colour plane, which splits a physical row in two);
-    quantisation is rounding to integers (the release adds uniform noise of one DN width, the
-    same error distribution without the integer grid). ELD's colour-bias term is not modelled.
+    Deviations from the ELD release (``noise.py``): row noise is one offset per row of the full
+    mosaic (the release draws one per row *and* packed colour plane, so the two colours sharing a
+    physical row get different offsets); quantisation rounds every pixel to an integer DN (the
+    release adds a single ``uniform(−½, ½)`` quantisation-step offset to the whole image: its
+    call has no ``size``); no amplification by the ratio here (the release multiplies by it).
+    ELD's colour-bias term is not modelled.
     """
 
     name = "eld"
@@ -291,7 +293,8 @@ class EldNoiseModel:
             raise InvalidInputError(
                 f"read_distribution must be 'tukey' or 'gaussian', got {read_distribution!r}")
         if system_gain is not None and system_gain <= 0:
-            raise InvalidInputError(f"system_gain (K, DN per electron) must be > 0, got {system_gain}")
+            raise InvalidInputError(
+                f"system_gain (K, DN per electron) must be > 0, got {system_gain}")
         self.calibration = calibration
         self.system_gain = system_gain
         self.read_distribution = read_distribution
@@ -303,6 +306,7 @@ class EldNoiseModel:
         return float(self.calibration.white_level - self.calibration.black_level)
 
     def sample_params(self, seed: Seed = 0) -> EldNoiseParams:
+        """Draw K (unless fixed), the Tukey shape, and read/row scales from the calibrated fits."""
         rng = as_generator(seed)
         low, high = self.calibration.gain_range
         log_gain = (np.log(self.system_gain) if self.system_gain is not None
@@ -338,11 +342,12 @@ class EldNoiseModel:
         return np.clip(dn, 0, self.calibration.white_level).astype(np.float32)
 
     def apply(self, clean: np.ndarray, params: EldNoiseParams, seed: Seed = 0) -> np.ndarray:
-        """Noisy normalised raw from a clean normalised raw (both ``(DN − black)/(white − black)``)."""
+        """Noisy from clean normalised raw, both ``(DN − black) / (white − black)``."""
         dn = self.noisy_dn(np.asarray(clean) * self.signal_range, params, seed)
         return ((dn - self.calibration.black_level) / self.signal_range).astype(np.float32)
 
     def __call__(self, clean: np.ndarray, seed: Seed = 0) -> tuple[np.ndarray, EldNoiseParams]:
+        """Draw parameters and apply them: (noisy normalised raw, parameters)."""
         rng = as_generator(seed)
         params = self.sample_params(rng)
         return self.apply(clean, params, rng), params
@@ -367,6 +372,7 @@ class PoissonGaussianNoiseModel:
         self.shot, self.read, self.shot_range = shot, read, shot_range
 
     def sample_params(self, seed: Seed = 0) -> PoissonGaussianParams:
+        """Draw the shot level log-uniformly (unless fixed) and the read level from Brooks' line."""
         rng = as_generator(seed)
         log_shot = (np.log(self.shot) if self.shot is not None
                     else rng.uniform(np.log(self.shot_range[0]), np.log(self.shot_range[1])))
@@ -375,13 +381,16 @@ class PoissonGaussianNoiseModel:
         return PoissonGaussianParams(shot=float(np.exp(log_shot)), read=read)
 
     def apply(self, clean: np.ndarray, params: PoissonGaussianParams, seed: Seed = 0) -> np.ndarray:
+        """Noisy values (float32, same units as ``clean``) from clean values."""
         rng = as_generator(seed)
         clean = np.maximum(np.asarray(clean, dtype=np.float64), 0.0)
         noisy = rng.poisson(clean / params.shot) * params.shot
         noisy += rng.normal(0.0, np.sqrt(params.read), clean.shape)
         return noisy.astype(np.float32)
 
-    def __call__(self, clean: np.ndarray, seed: Seed = 0) -> tuple[np.ndarray, PoissonGaussianParams]:
+    def __call__(self, clean: np.ndarray,
+                 seed: Seed = 0) -> tuple[np.ndarray, PoissonGaussianParams]:
+        """Draw parameters and apply them: (noisy values, parameters)."""
         rng = as_generator(seed)
         params = self.sample_params(rng)
         return self.apply(clean, params, rng), params
@@ -396,7 +405,8 @@ def noise_model(noise: str | NoiseModel) -> NoiseModel:
     if isinstance(noise, (EldNoiseModel, PoissonGaussianNoiseModel)):
         return noise
     if noise not in NOISE_MODELS:
-        raise UnknownNameError(f"unknown noise model {noise!r}; expected one of {tuple(NOISE_MODELS)}")
+        raise UnknownNameError(
+            f"unknown noise model {noise!r}; expected one of {tuple(NOISE_MODELS)}")
     return NOISE_MODELS[noise]()
 
 
@@ -424,7 +434,8 @@ class DarkPair:
     """A synthetic short/long exposure pair (leading frame axes allowed: see :func:`dark_pair`).
 
     - ``noisy``: short exposure, (..., H, W) float32 normalised raw, **not** amplified (≈ clean /
-      ratio + noise, slightly negative below black).
+      ratio + noise); at most 1, and negative where read noise falls below black (ELD: down to
+      its ADC floor ``-black / (white - black)``; Poisson–Gaussian: unbounded, as in Brooks).
     - ``clean``: long exposure, (..., H, W) float32 normalised raw in [0, 1], saturated at 1.
     - ``srgb``: (..., H, W, 3) float32 clean sRGB target (the input image).
     - ``linear_rgb``: (..., H, W, 3) float32 linear sRGB-primary RGB of the target (before gamma
@@ -449,7 +460,8 @@ def dark_pair(srgb: np.ndarray, ratio: float = 100.0, noise: str | NoiseModel = 
     One camera (``unprocessing``) and one noise-parameter draw serve all leading axes, each pixel
     of each frame gets independent noise: a (T, H, W, 3) input is a static or dynamic clip shot
     with fixed camera settings. Pass ``unprocessing``/``noise_params`` to reuse a draw.
-    Both raw images are black-level normalised with the Sony A7S2 levels (black 512, white 16383),
+    Both raw images are black-level normalised with the sensor's levels (the ELD model's
+    calibration; Sony A7S2 black 512, white 16383 by default and for Poisson–Gaussian noise),
     recorded in the metadata so DN can be recovered.
     """
     if not ratio >= 1.0:
@@ -463,8 +475,9 @@ def dark_pair(srgb: np.ndarray, ratio: float = 100.0, noise: str | NoiseModel = 
     linear_rgb = srgb_to_linear(srgb)
     clean = mosaic(linear_to_camera(linear_rgb, params), pattern)
     noisy = model.apply(clean / np.float32(ratio), level_params, rng)
-    black, white = SONY_A7S2.black_level, SONY_A7S2.white_level
-    noisy = np.clip(noisy, -black / (white - black), 1.0).astype(np.float32)  # the ADC's range
+    noisy = np.minimum(noisy, 1.0)  # saturation; ELD also clips at its ADC floor, Brooks never
+    calibration = model.calibration if isinstance(model, EldNoiseModel) else SONY_A7S2
+    black, white = calibration.black_level, calibration.white_level
     metadata = SyntheticRawMetadata(
         ratio=float(ratio), pattern=pattern, black_level=black, white_level=white,
         wb_gains=params.wb_gains, rgb_gain=params.rgb_gain, ccm=params.camera_to_rgb,
@@ -491,7 +504,8 @@ def synthetic_dark_frame(shape: tuple[int, int] = (512, 512), pattern: str = "RG
     """A dark frame from the ELD model (zero signal: read + row noise, quantised), in DN.
 
     ``system_gain`` (K, DN per electron) plays the role of ISO; random in the calibrated range
-    if omitted. Compare with a real dark frame through :func:`dark_frame_statistics`.
+    if omitted. Compare with a real dark frame through ``llve.data.calibration`` and
+    :func:`read_noise_tukey_shape`.
     """
     plane_positions(pattern)
     rng = as_generator(seed)
@@ -502,27 +516,23 @@ def synthetic_dark_frame(shape: tuple[int, int] = (512, 512), pattern: str = "RG
                      white_level=calibration.white_level, noise=params)
 
 
-def dark_frame_statistics(dn: np.ndarray, black_level: float, pattern: str = "RGGB",
-                          sample_size: int = 20000, seed: Seed = 0) -> dict[str, float]:
-    """Read-noise statistics of a dark frame in DN, the quantities ELD calibrates.
+def read_noise_tukey_shape(dark_dn: np.ndarray, black_level: float = 0.0,
+                           sample_size: int = 20000, seed: Seed = 0) -> float:
+    """Tukey-lambda shape of a dark frame's read noise, estimated as ELD does.
 
-    Returns the mean offset from ``black_level``; the standard deviation overall and per CFA
-    plane (``std_R``, ``std_G1``, ``std_G2``, ``std_B``); ``row_std``, the spread of row means
-    beyond what independent pixel noise explains (√(var(row means) − var(pixels)/W)); and
-    ``tukey_shape``, the Tukey-lambda shape maximising the probability-plot correlation (ELD's
-    method) on a random ``sample_size`` subset of pixels after removing row means.
+    Row means are removed first (row noise is a separate component), then the shape maximising
+    the probability-plot correlation (``scipy.stats.ppcc_max``) is found on ``sample_size``
+    random pixels. Pass one CFA plane (``llve.data.raw.pack``) when the planes differ in spread:
+    a mixture of spreads looks heavier-tailed than each plane is. λ ≈ 0.14 is nearly Gaussian,
+    λ = 0 logistic, λ < 0 heavier-tailed. Per-plane means, spreads and row noise:
+    ``llve.data.raw.noise_statistics``.
     """
-    frame = np.asarray(dn, dtype=np.float64) - black_level
-    statistics = {"mean": float(frame.mean()), "std": float(frame.std())}
-    for plane, (row, column) in plane_positions(pattern).items():
-        statistics[f"std_{plane}"] = float(frame[row::2, column::2].std())
-    row_means = frame.mean(axis=1)
-    pixel_variance_share = frame.var() / frame.shape[1]
-    statistics["row_std"] = float(np.sqrt(max(row_means.var() - pixel_variance_share, 0.0)))
-    residual = (frame - row_means[:, None]).ravel()
+    from scipy import stats  # scipy.stats costs about a second to import; only this needs it
+
+    frame = np.asarray(dark_dn, dtype=np.float64) - black_level
+    residual = (frame - frame.mean(axis=-1, keepdims=True)).ravel()
     subset = as_generator(seed).choice(residual, min(sample_size, residual.size), replace=False)
-    statistics["tukey_shape"] = float(stats.ppcc_max(subset, brack=(-0.5, 0.5), dist="tukeylambda"))
-    return statistics
+    return float(stats.ppcc_max(subset, brack=(-0.5, 0.5), dist="tukeylambda"))
 
 
 # --- sRGB video darkening (cfa Setting 2) -------------------------------------------------------
@@ -539,7 +549,8 @@ class SrgbDarkeningParams:
 
 def random_srgb_darkening_params(seed: Seed = 0, gamma_range: tuple[float, float] = (1.5, 5.0),
                                  alpha_range: tuple[float, float] = (0.9, 1.0),
-                                 beta_range: tuple[float, float] = (0.5, 1.0)) -> SrgbDarkeningParams:
+                                 beta_range: tuple[float, float] = (0.5, 1.0)
+                                 ) -> SrgbDarkeningParams:
     """Draw a darkening: gamma, alpha, beta uniform in their ranges; Brooks noise levels."""
     rng = as_generator(seed)
     gamma, alpha, beta = (rng.uniform(*bounds) for bounds in (gamma_range, alpha_range, beta_range))

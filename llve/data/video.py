@@ -120,7 +120,8 @@ def _sample_points(poses: np.ndarray, points: np.ndarray, centre: np.ndarray) ->
     cos, sin = np.cos(poses[:, 2]), np.sin(poses[:, 2])
     rotation = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], -2)  # (T, 2, 2)
     offsets = points - centre
-    return poses[:, None, :2] + poses[:, 3, None, None] * np.einsum("tij,nj->tni", rotation, offsets)
+    rotated = np.einsum("tij,nj->tni", rotation, offsets)
+    return poses[:, None, :2] + poses[:, 3, None, None] * rotated
 
 
 def _fit_in_image(poses: np.ndarray, crop: tuple[int, int], image_shape: tuple[int, int],

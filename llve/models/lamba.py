@@ -1,4 +1,4 @@
-"""Lamba & Mitra's extremely-dark-image restoration network (LSE/MSE/HSE scale spaces, RDB*, Fuse blocks).
+"""Lamba & Mitra's real-time extremely-dark-image restoration network (LSE/MSE/HSE, RDB*, Fuse).
 
 Paper: Mohit Lamba and Kaushik Mitra, "Restoring Extremely Dark Images in Real Time", CVPR 2021.
 Official code: https://github.com/MohitLamba94/Restoring-Extremely-Dark-Images-In-Real-Time
@@ -26,7 +26,7 @@ numbers: 784,768 parameters with weight norm, 59.6 G conv MACs at 4256×2848; se
    convolution so that "each group sees each Bayer colour in equal proportion". The code has
    no such shuffle: it unshuffles the 1/2-scale planes by 16 (two-stage unshuffle, a fixed
    permutation of a direct unshuffle by 32), so each group of 8 input channels holds 8
-   neighbouring samples of ONE colour plane. We keep the code's wiring (counts are equal either
+   neighbouring samples (one row of a 16×16 block) of ONE colour plane. We keep the code's wiring (counts are equal either
    way, but the trained behaviour is the code's).
 4. RDB* activation placement, as released: the first dense convolution reads its input
    unrectified, the middle ones apply LeakyReLU to their (concatenated) input, and the last one
@@ -45,10 +45,12 @@ Differences from the released code, each for a reason:
    column (reflect padding keeps every pixel's colour; see ``pad_mosaic``), because the network
    was trained on Sony RGGB and its pixel-unshuffle order bakes that phase in. Odd sizes are
    rejected: a Bayer mosaic is made of whole 2×2 blocks.
-2. Inference form: ``fold_weight_norm`` materialises the weights once (same function, ~2.5×
-   faster on CPU), where the code recomputes weight norm at every call at test time.
-3. Augmentation (in the data pipeline, not here): the code flips the unpacked mosaic, which
-   silently changes the CFA phase of a training crop; llve flips in packed space instead.
+2. Inference form: ``fold_weight_norm`` materialises the weights once, which is what the paper
+   means by testing "with no weight normalization"; the released demo keeps the weight-norm
+   hooks and recomputes g·v/‖v‖ at every call (FACTS.md: 4.1 s -> 1.6 s at 4K on 2 cores).
+3. Augmentation (the data pipeline's job, recorded here): the code flips the unpacked mosaic,
+   which changes the CFA phase of a training crop (a flipped RGGB crop is GRBG/GBRG/BGGR but is
+   still unshuffled as RGGB); flip in packed space, or shift the crop by one pixel, instead.
 4. ``rdb="canonical"`` adds the ablation's original RDB (LeakyReLU after every dense
    convolution) with the same widths, which the code does not ship.
 5. ``torch.nn.utils.parametrizations.weight_norm`` replaces the deprecated
@@ -233,7 +235,12 @@ class FuseBlock1(nn.Module):
 
 
 class Lamba(nn.Module):
-    """The full network: unpacked mosaic N×1×H×W (amplified) -> sRGB N×3×H×W in [0, 1]."""
+    """The full network: unpacked mosaic N×1×H×W (amplified) -> sRGB N×3×H×W in [0, 1].
+
+    ``forward(mosaic, pattern)`` accepts any even size and any Bayer ``pattern``: the mosaic is
+    reflect-padded to the RGGB phase the network was trained on (Sony) and to a multiple of
+    32, and the output is cropped back to the input's pixels (see ``pad_mosaic``).
+    """
 
     input_layout = "mosaic"  # how ``llve.amplifier.amplify_and_restore`` feeds it
 
@@ -379,7 +386,8 @@ def scale_space_costs(config: LambaConfig, height: int, width: int) -> dict[str,
 def equation_1_operations(height: int, width: int, downsampling: int, kernel: int,
                           in_channels: int, out_channels: int, layers: int = 1) -> int:
     """Paper Eq. 1: (H/r)(W/r)·k²·C_in·C_out·n, the cost of n same-size convolutions at scale 1/r."""
-    return (height // downsampling) * (width // downsampling) * kernel ** 2 * in_channels * out_channels * layers
+    pixels = (height // downsampling) * (width // downsampling)
+    return pixels * kernel ** 2 * in_channels * out_channels * layers
 
 
 def equation_2_operations(height: int, width: int, blocks: int = 3, dense_convs: int = 5,
