@@ -57,6 +57,16 @@ def output_root(scale: str, out_dir: str | os.PathLike | None = None) -> Path:
     return REPOSITORY_ROOT if scale == "small" else REPOSITORY_ROOT / "build" / scale
 
 
+def checkpoint_dir(paper: str, scale: str, name: str) -> Path:
+    """Where training checkpoints of model ``name`` for ``paper`` at ``scale`` live.
+
+    Always under ``build/<scale>/checkpoints/`` (gitignored): weights are regenerated, never
+    committed. Notebooks that need a trained model look here before training one.
+    """
+    resolve_scale(scale)
+    return REPOSITORY_ROOT / "build" / scale / "checkpoints" / paper / name
+
+
 # --------------------------------------------------------------------------- atomic writing
 
 

@@ -133,7 +133,7 @@ def _random_colour(rng: np.random.Generator, low: float = 0.0, high: float = 1.0
 def _background(rng: np.random.Generator, side: int) -> np.ndarray:
     """A smooth two-colour gradient along a random direction with low-frequency variation."""
     coords = np.linspace(-1.0, 1.0, side, dtype=np.float32)
-    angle = rng.uniform(0, 2 * np.pi)
+    angle = np.float32(rng.uniform(0, 2 * np.pi))  # float32 scalars keep the canvas float32
     ramp = np.cos(angle) * coords[None, :] + np.sin(angle) * coords[:, None]
     ramp = (ramp - ramp.min()) / (ramp.max() - ramp.min())
     start, end = _random_colour(rng, 0.05, 0.7), _random_colour(rng, 0.05, 0.7)

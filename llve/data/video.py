@@ -6,8 +6,9 @@
   and zoom), rendered with bilinear ``cv2.remap``; the motion is a known similarity transform per
   frame, so the optical flow between frames is exact (no occlusions except at the borders).
 - **Darkening**: in sRGB as the cfa paper's Setting 2 (:func:`llve.data.synth.darken_srgb`), or in
-  raw as its Setting 3 — every frame unprocessed with one shared camera draw, plus raw sensor noise
-  (:func:`llve.data.synth.dark_pair` on the clip).
+  raw as a stand-in for its Setting 3 — the paper moves real DRV raw frames along synthetic camera
+  paths; here the raw distortion is synthesised too: every frame unprocessed with one shared
+  camera draw, plus raw sensor noise (:func:`llve.data.synth.dark_pair` on the clip).
 - **Real video** through ``cv2.VideoCapture`` (:func:`load_video`), e.g. a real-motion clip to
   darken synthetically.
 
@@ -58,8 +59,9 @@ def darken_clip(frames: np.ndarray, domain: str = "raw", seed: Seed = 0, ratio: 
 
     ``domain="srgb"``: cfa Setting 2 (gamma darkening + Poisson–Gaussian noise,
     :func:`~llve.data.synth.darken_srgb`; ``ratio``, ``noise``, ``pattern`` unused).
-    ``domain="raw"``: cfa Setting 3's realistic distortion — one shared unprocessing draw, exposure
-    ``ratio`` and raw ``noise`` (:func:`~llve.data.synth.dark_pair`). Noise is independent per frame.
+    ``domain="raw"``: raw-domain darkening standing in for cfa Setting 3's real raw distortion —
+    one shared unprocessing draw, exposure ``ratio`` and raw ``noise``
+    (:func:`~llve.data.synth.dark_pair`). Noise is independent per frame.
     """
     frames = np.asarray(frames)
     if frames.ndim != 4:
@@ -115,29 +117,43 @@ def _smooth_walk(rng: np.random.Generator, frames: int, dims: int, smoothness: f
     return np.cumsum(velocities, axis=0) - velocities[0]
 
 
-def _sample_points(poses: np.ndarray, points: np.ndarray, centre: np.ndarray) -> np.ndarray:
-    """Positions in the large image of crop-pixel ``points`` (N, 2) for each pose: (T, N, 2)."""
-    cos, sin = np.cos(poses[:, 2]), np.sin(poses[:, 2])
-    rotation = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], -2)  # (T, 2, 2)
-    offsets = points - centre
-    rotated = np.einsum("tij,nj->tni", rotation, offsets)
-    return poses[:, None, :2] + poses[:, 3, None, None] * rotated
+def _pose_matrices(poses: np.ndarray, crop: tuple[int, int]) -> np.ndarray:
+    """(T, 3, 3) homogeneous maps from a frame's pixel (x, y) to its position in the large image.
+
+    A pose (cx, cy, angle, scale) puts the crop's centre at (cx, cy), rotated and scaled about it.
+    """
+    height, width = crop
+    centre = np.array([(width - 1) / 2, (height - 1) / 2])
+    cos, sin, scale = np.cos(poses[:, 2]), np.sin(poses[:, 2]), poses[:, 3]
+    linear = scale[:, None, None] * np.stack([np.stack([cos, -sin], -1),
+                                              np.stack([sin, cos], -1)], -2)
+    matrices = np.zeros((len(poses), 3, 3))
+    matrices[:, :2, :2] = linear
+    matrices[:, :2, 2] = poses[:, :2] - linear @ centre
+    matrices[:, 2, 2] = 1.0
+    return matrices
+
+
+def _apply(matrix: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Apply one 3×3 affine map to coordinate arrays (elementwise: no slow small matmuls)."""
+    return (matrix[0, 0] * x + matrix[0, 1] * y + matrix[0, 2],
+            matrix[1, 0] * x + matrix[1, 1] * y + matrix[1, 2])
 
 
 def _fit_in_image(poses: np.ndarray, crop: tuple[int, int], image_shape: tuple[int, int],
                   rng: np.random.Generator) -> np.ndarray:
     """Shrink the motion until every frame's footprint fits the image, then place it randomly."""
     height, width = crop
-    corners = np.array([[0, 0], [width - 1, 0], [0, height - 1], [width - 1, height - 1]], float)
-    centre = np.array([(width - 1) / 2, (height - 1) / 2])
+    corners_x = np.array([0.0, width - 1, 0.0, width - 1])
+    corners_y = np.array([0.0, 0.0, height - 1, height - 1])
     limit = np.array([image_shape[1] - 1, image_shape[0] - 1], float)
     for _ in range(60):
-        footprint = _sample_points(poses, corners, centre).reshape(-1, 2)
+        footprint = np.array([np.stack(_apply(matrix, corners_x, corners_y), axis=1)
+                              for matrix in _pose_matrices(poses, crop)]).reshape(-1, 2)
         low, high = footprint.min(axis=0), footprint.max(axis=0)
         if np.all(high - low <= limit):
-            shift = -low + rng.uniform(0, 1, 2) * (limit - (high - low))
             placed = poses.copy()
-            placed[:, :2] += shift
+            placed[:, :2] += -low + rng.uniform(0, 1, 2) * (limit - (high - low))
             return placed
         poses = poses.copy()
         poses[:, :2] *= 0.8
@@ -147,22 +163,16 @@ def _fit_in_image(poses: np.ndarray, crop: tuple[int, int], image_shape: tuple[i
         f"image of shape {image_shape} is too small for a {crop} crop; use a larger image or crop")
 
 
-def _remap(image: np.ndarray, positions: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    map_x = positions[..., 0].reshape(shape).astype(np.float32)
-    map_y = positions[..., 1].reshape(shape).astype(np.float32)
-    return cv2.remap(image, map_x, map_y, interpolation=cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REFLECT101)
-
-
 def dynamic_clip(image_large: np.ndarray, frames: int = 5, crop: int | tuple[int, int] = 256,
                  seed: Seed = 0, max_speed: float = 4.0, max_rotation_deg: float = 0.5,
                  max_zoom: float = 0.01, smoothness: float = 2.0) -> DynamicClip:
-    """A smooth random camera trajectory over ``image_large`` (H, W, C), ``frames`` views of ``crop``.
+    """A smooth random camera path over ``image_large`` (H, W[, C]): ``frames`` views of ``crop``.
 
     Per frame the camera translates by at most ``max_speed`` pixels per axis, rotates by at most
     ``max_rotation_deg`` and zooms by at most ``max_zoom`` (relative); velocities are Gaussian-
     filtered white noise (``smoothness`` frames), so the path accelerates smoothly. The motion is
-    shrunk if the views would leave the image. Flow is computed from the poses, not estimated.
+    shrunk if the views would leave the image. Frames are rendered by bilinear ``cv2.remap``;
+    flow is computed from the poses, not estimated.
     """
     image_large = np.asarray(image_large, dtype=np.float32)
     height, width = (crop, crop) if isinstance(crop, (int, np.integer)) else tuple(crop)
@@ -176,26 +186,25 @@ def dynamic_clip(image_large: np.ndarray, frames: int = 5, crop: int | tuple[int
                       walk[:, 2] * np.deg2rad(max_rotation_deg),
                       np.exp(walk[:, 3] * np.log1p(max_zoom))], axis=1)
     poses = _fit_in_image(poses, (height, width), image_large.shape[:2], rng)
+    matrices = _pose_matrices(poses, (height, width))
 
     grid_y, grid_x = np.mgrid[0:height, 0:width].astype(np.float64)
-    pixels = np.stack([grid_x.ravel(), grid_y.ravel()], axis=1)
-    centre = np.array([(width - 1) / 2, (height - 1) / 2])
-    positions = _sample_points(poses, pixels, centre)  # (T, N, 2) in the large image
-    rendered = np.stack([_remap(image_large, positions[t], (height, width)) for t in range(frames)])
+    rendered = []
+    for matrix in matrices:
+        map_x, map_y = _apply(matrix, grid_x, grid_y)
+        rendered.append(cv2.remap(image_large, map_x.astype(np.float32), map_y.astype(np.float32),
+                                  interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101))
 
-    def crop_coordinates(pose: np.ndarray, points: np.ndarray) -> np.ndarray:
-        """Inverse of the pose: large-image points -> pixel positions in that frame."""
-        cos, sin = np.cos(pose[2]), np.sin(pose[2])
-        inverse_rotation = np.array([[cos, sin], [-sin, cos]])
-        return centre + (points - pose[:2]) @ inverse_rotation.T / pose[3]
+    def flow(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Where each pixel of the source frame lands in the target frame, minus where it is."""
+        target_x, target_y = _apply(np.linalg.inv(target) @ source, grid_x, grid_y)
+        return np.stack([target_x - grid_x, target_y - grid_y], axis=-1).astype(np.float32)
 
-    forward = [crop_coordinates(poses[t + 1], positions[t]) - pixels for t in range(frames - 1)]
-    backward = [crop_coordinates(poses[t], positions[t + 1]) - pixels for t in range(frames - 1)]
-    flow_shape = (frames - 1, height, width, 2)
-    return DynamicClip(frames=rendered,
-                       flow_forward=np.asarray(forward, np.float32).reshape(flow_shape),
-                       flow_backward=np.asarray(backward, np.float32).reshape(flow_shape),
-                       poses=poses)
+    return DynamicClip(
+        frames=np.stack(rendered),
+        flow_forward=np.stack([flow(matrices[t], matrices[t + 1]) for t in range(frames - 1)]),
+        flow_backward=np.stack([flow(matrices[t + 1], matrices[t]) for t in range(frames - 1)]),
+        poses=poses)
 
 
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
