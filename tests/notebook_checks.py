@@ -1,10 +1,14 @@
 """What each notebook must have recorded (its ``<notebook>.numbers.json``) after a ``ci`` run.
 
-One function per notebook, keyed ``<folder>/<stem>``. A notebook without an entry fails the
-suite: every notebook's numbers are asserted, not just its exit status.
+One function per notebook, keyed ``<folder>/<stem>``; the foundations check is here, each
+paper's checks live in ``tests/checks_<paper>*.py`` (a ``CHECKS`` dict each) and are merged
+below. A notebook without an entry fails the suite: every notebook's numbers are asserted, not
+just its exit status.
 """
 
+import importlib
 import math
+from pathlib import Path
 
 
 def _finite(value):
@@ -25,9 +29,13 @@ def foundations_low_light_data(numbers):
     real = numbers.get("real_read_noise_std_dn")
     if real is not None:  # absent when ../shared is not there
         assert all(_finite(v) and v > 0 for v in real.values())
+    if real is not None:
+        assert numbers["matched_system_gain"] > 0
     assert numbers["figures_written"] >= 4
 
 
 CHECKS = {
     "foundations/00_low_light_data": foundations_low_light_data,
 }
+for _module in sorted(Path(__file__).parent.glob("checks_*.py")):
+    CHECKS.update(importlib.import_module(_module.stem).CHECKS)

@@ -15,8 +15,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from llve.data.cfa import plane_positions
 from llve.data.raw import RawImage, noise_statistics
-from llve.data.synth import DarkFrame, synthetic_dark_frame
+from llve.data.synth import DarkFrame, read_noise_tukey_shape, synthetic_dark_frame
 
 PLANES = ("R", "G1", "G2", "B")
 
@@ -32,10 +33,12 @@ def dark_frame_table(frame: RawImage | DarkFrame) -> pd.DataFrame:
 
 def read_noise_versus_gain(system_gains: Sequence[float], shape: tuple[int, int] = (256, 256),
                            pattern: str = "RGGB", seed: int = 0) -> pd.DataFrame:
-    """Read-noise std (DN, all planes pooled) and row-noise std of ELD dark frames per gain K."""
+    """Read-noise std (DN, all planes pooled) and row-noise std of ELD dark frames per gain K,
+    at the calibrated (typical) noise level of each gain."""
     rows = []
     for index, gain in enumerate(system_gains):
-        frame = synthetic_dark_frame(shape, pattern, system_gain=float(gain), seed=seed + index)
+        frame = synthetic_dark_frame(shape, pattern, system_gain=float(gain), seed=seed + index,
+                                     typical=True)
         table = dark_frame_table(frame)
         rows.append({"system_gain": float(gain),
                      "read_std_dn": float(np.sqrt((table["std_dn"] ** 2).mean())),
@@ -54,8 +57,16 @@ def matching_system_gain(sweep: pd.DataFrame, target_std_dn: float) -> float:
                                   np.log(ordered["system_gain"]))))
 
 
-def compare_dark_frames(real: RawImage, synthetic: DarkFrame) -> pd.DataFrame:
-    """One row per CFA plane: real vs synthetic pixel std and row-noise std (DN)."""
+def _plane_tukey_shapes(dn: np.ndarray, pattern: str, black_level, seed: int) -> list[float]:
+    positions = plane_positions(pattern)
+    blacks = black_level if isinstance(black_level, dict) else {plane: black_level for plane in PLANES}
+    return [read_noise_tukey_shape(dn[row::2, column::2], blacks[plane], seed=seed)
+            for plane, (row, column) in ((plane, positions[plane]) for plane in PLANES)]
+
+
+def compare_dark_frames(real: RawImage, synthetic: DarkFrame, seed: int = 0) -> pd.DataFrame:
+    """One row per CFA plane: real vs synthetic pixel std, row-noise std (DN) and the Tukey-lambda
+    shape of the read noise (ELD's probability-plot fit; 0.14 ≈ Gaussian, < 0 heavier tails)."""
     real_table, synthetic_table = dark_frame_table(real), dark_frame_table(synthetic)
     return pd.DataFrame({
         "plane": list(PLANES),
@@ -63,5 +74,8 @@ def compare_dark_frames(real: RawImage, synthetic: DarkFrame) -> pd.DataFrame:
         "synthetic std (DN)": synthetic_table["std_dn"].to_numpy(),
         "real row std (DN)": real_table["row_std_dn"].to_numpy(),
         "synthetic row std (DN)": synthetic_table["row_std_dn"].to_numpy(),
+        "real Tukey shape": _plane_tukey_shapes(real.raw_dn, real.pattern, real.black_level, seed),
+        "synthetic Tukey shape": _plane_tukey_shapes(synthetic.dn, synthetic.pattern,
+                                                     synthetic.black_level, seed),
         "real mean offset (DN)": real_table["mean_dn"].to_numpy(),
     })

@@ -214,6 +214,10 @@ class LogLinearFit:
     def sample(self, log_gain: float, rng: np.random.Generator) -> float:
         return float(np.exp(self.slope * log_gain + self.bias + rng.normal(0.0, self.sigma)))
 
+    def typical(self, log_gain: float) -> float:
+        """The fitted line itself (the median over cameras of this model), without the scatter."""
+        return float(np.exp(self.slope * log_gain + self.bias))
+
 
 @dataclass(frozen=True)
 class EldCalibration:
@@ -317,6 +321,19 @@ class EldNoiseModel:
         return EldNoiseParams(system_gain=float(np.exp(log_gain)), read_shape=shape,
                               read_scale=fit.sample(log_gain, rng),
                               row_scale=self.calibration.row.sample(log_gain, rng),
+                              read_distribution=self.read_distribution)
+
+    def typical_params(self, system_gain: float) -> EldNoiseParams:
+        """Deterministic parameters at gain K: the calibrated lines without their scatter and the
+        median Tukey shape. For sweeps and calibration plots, where a random draw per point
+        would hide the trend."""
+        log_gain = float(np.log(system_gain))
+        fit = (self.calibration.tukey_read if self.read_distribution == "tukey"
+               else self.calibration.gaussian_read)
+        return EldNoiseParams(system_gain=float(system_gain),
+                              read_shape=float(np.median(self.calibration.tukey_shapes)),
+                              read_scale=fit.typical(log_gain),
+                              row_scale=self.calibration.row.typical(log_gain),
                               read_distribution=self.read_distribution)
 
     def noisy_dn(self, signal_dn: np.ndarray, params: EldNoiseParams, seed: Seed = 0) -> np.ndarray:
@@ -500,17 +517,21 @@ class DarkFrame:
 
 def synthetic_dark_frame(shape: tuple[int, int] = (512, 512), pattern: str = "RGGB",
                          system_gain: float | None = None, seed: Seed = 0,
-                         calibration: EldCalibration = SONY_A7S2) -> DarkFrame:
+                         calibration: EldCalibration = SONY_A7S2,
+                         typical: bool = False) -> DarkFrame:
     """A dark frame from the ELD model (zero signal: read + row noise, quantised), in DN.
 
     ``system_gain`` (K, DN per electron) plays the role of ISO; random in the calibrated range
-    if omitted. Compare with a real dark frame through ``llve.data.calibration`` and
+    if omitted. ``typical=True`` (needs ``system_gain``) uses the calibrated lines without their
+    per-draw scatter (:meth:`EldNoiseModel.typical_params`). Compare with a real dark frame through ``llve.data.calibration`` and
     :func:`read_noise_tukey_shape`.
     """
     plane_positions(pattern)
     rng = as_generator(seed)
     model = EldNoiseModel(calibration, system_gain=system_gain)
-    params = model.sample_params(rng)
+    if typical and system_gain is None:
+        raise InvalidInputError("synthetic_dark_frame(typical=True) needs a system_gain")
+    params = model.typical_params(system_gain) if typical else model.sample_params(rng)
     dn = model.noisy_dn(np.zeros(shape), params, rng)
     return DarkFrame(dn=dn.astype(np.uint16), pattern=pattern, black_level=calibration.black_level,
                      white_level=calibration.white_level, noise=params)
