@@ -140,6 +140,39 @@ def macs_by_module(model: nn.Module, *example_inputs: Any, **kwargs: Any) -> dic
     return result
 
 
+def _output_shape(output: Any) -> str:
+    tensors = [leaf for leaf in pytree.tree_leaves(output) if isinstance(leaf, torch.Tensor)]
+    return ", ".join("×".join(str(size) for size in tensor.shape) for tensor in tensors)
+
+
+def layer_table(model: nn.Module, *example_inputs: Any, depth: int = 1) -> list[dict[str, Any]]:
+    """One row per submodule down to ``depth`` (1 = the model's children): qualified name, type,
+    output shape, parameters and MACs of one forward, in execution order; counted on meta.
+
+    ``pandas.DataFrame(layer_table(...))`` makes the architecture table of a walkthrough.
+    """
+    selected = {name: module for name, module in model.named_modules()
+                if name and name.count(".") < depth}
+    shapes: dict[str, str] = {}
+
+    def remember_shape(name: str):
+        def hook(module: nn.Module, inputs: Any, output: Any) -> None:  # must return None
+            shapes.setdefault(name, _output_shape(output))
+        return hook
+
+    handles = [module.register_forward_hook(remember_shape(name)) for name, module in selected.items()]
+    try:
+        counts = _run_on_meta(model, example_inputs, {}).get_flop_counts()
+    finally:
+        for handle in handles:
+            handle.remove()
+    root = type(model).__name__
+    return [{"module": name, "type": type(selected[name]).__name__, "output shape": shape,
+             "parameters": count_parameters(selected[name]),
+             "MACs": sum(counts.get(f"{root}.{name}", {}).values()) // 2}
+            for name, shape in shapes.items()]
+
+
 # --------------------------------------------------------------------------------------
 # Devices, latency, memory
 # --------------------------------------------------------------------------------------

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import subprocess
 import tempfile
 import time
@@ -40,7 +39,8 @@ import pandas as pd
 import torch
 
 from llve.errors import InvalidInputError
-from llve.scales import SCALES, resolve_scale
+from llve.complexity import device_name
+from llve.scales import SCALES, resolve_device, resolve_scale
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 
@@ -123,21 +123,20 @@ def beside_paper(ours: pd.DataFrame, paper: pd.DataFrame, key: str,
                  columns: Iterable[str] | None = None) -> pd.DataFrame:
     """One row per ``key`` value with ``"<column> (paper)"`` next to ``"<column> (ours)"``.
 
-    Rows present on one side only get :class:`NotAvailable` cells on the other, saying so, so a
-    reader never mistakes a missing number for a measured one.
+    ``columns`` defaults to every column of ``ours`` but the key. A row or column present on
+    one side only gets :class:`NotAvailable` cells on the other, saying so, so a reader never
+    mistakes a missing number for a measured one.
     """
-    columns = list(columns) if columns is not None else [
-        column for column in paper.columns if column != key and column in ours.columns]
-    merged = pd.merge(paper[[key, *columns]], ours[[key, *columns]], on=key, how="outer",
-                      suffixes=(" (paper)", " (ours)"), sort=False)
+    columns = list(columns) if columns is not None else [c for c in ours.columns if c != key]
+    sides = {" (paper)": (paper, "not reported in the paper"), " (ours)": (ours, "not run here")}
+    merged = pd.DataFrame({key: pd.unique(pd.concat([paper[key], ours[key]]))})
     for column in columns:
-        for side, reason in ((" (paper)", "not reported in the paper"),
-                             (" (ours)", "not run here")):
-            name = column + side
-            merged[name] = merged[name].astype(object).where(merged[name].notna(),
-                                                              NotAvailable(reason))
-    ordered = [key] + [column + side for column in columns for side in (" (paper)", " (ours)")]
-    return merged[ordered]
+        for suffix, (frame, reason) in sides.items():
+            values = (frame.set_index(key)[column] if column in frame.columns
+                      else pd.Series(dtype=object))
+            cells = merged[key].map(values).astype(object)
+            merged[column + suffix] = cells.where(cells.notna(), NotAvailable(reason))
+    return merged
 
 
 @dataclass(frozen=True)
@@ -211,22 +210,6 @@ def git_commit(root: Path = REPOSITORY_ROOT) -> str:
     return commit + ("+dirty" if dirty else "")
 
 
-def device_name(device: str | torch.device = "cpu") -> str:
-    """A human-readable name of the device numbers were measured on."""
-    device = torch.device(device) if not isinstance(device, torch.device) else device
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model} ({torch.get_num_threads()} threads)"
-
-
 # --------------------------------------------------------------------------- the reporter
 
 
@@ -239,7 +222,7 @@ class Reporter:
         if scale not in SCALES:
             resolve_scale(scale)  # raises the standard unknown-scale error
         self.paper, self.notebook, self.scale, self.seed = paper, notebook, scale, seed
-        self.device = device
+        self.device = resolve_device(device)
         self.data_source = data_source
         self.root = output_root(scale, out_dir)
         self.tables_dir = self.root / "tables" / paper
@@ -250,7 +233,8 @@ class Reporter:
     def _meta(self, kind: str, output_id: str, caption: str, **extra) -> dict:
         return {"id": output_id, "kind": kind, "paper": self.paper, "notebook": self.notebook,
                 "caption": caption, "scale": self.scale, "seed": self.seed,
-                "device": device_name(self.device), "torch": torch.__version__,
+                "device": device_name(self.device), "threads": torch.get_num_threads(),
+                "torch": torch.__version__,
                 "git_commit": git_commit(), "data_source": self.data_source,
                 "wall_time_s": round(time.perf_counter() - self._started, 3), **extra}
 

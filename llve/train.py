@@ -52,13 +52,15 @@ What the loop guarantees
   (final values, wall time, steps/s, checkpoints) is rewritten atomically at every checkpoint.
 - **DDP**: under ``torchrun`` (``WORLD_SIZE`` > 1) the loop starts a process group (gloo on CPU,
   nccl on CUDA, one GPU per ``LOCAL_RANK``) unless one exists, wraps every module that an
-  optimiser trains, writes files from rank 0 only and shuts the group down at the end.
+  optimiser trains and writes files from rank 0 only.  The group it started is destroyed when
+  the process exits (``atexit``), not after each call, so one process can train several models.
 - **AMP**: ``amp="auto"`` autocasts to bfloat16 on CUDA GPUs that support it, else float16 with
   a GradScaler per phase; off on CPU.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import csv
 import dataclasses
@@ -223,15 +225,9 @@ def train(config: TrainConfig, modules: Mapping[str, nn.Module], phases: Sequenc
     _check_phases(modules, phases)
     rank, world_size, local_rank = _distributed_environment()
     device = _process_device(config.device, world_size, local_rank)
-    owns_group = world_size > 1 and not dist.is_initialized()
-    if owns_group:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    try:
-        loop = _Loop(config, modules, phases, data, eval_fn, device, rank, world_size)
-        return loop.run(resume)
-    finally:
-        if owns_group:
-            dist.destroy_process_group()
+    if world_size > 1:
+        _ensure_process_group(device)
+    return _Loop(config, modules, phases, data, eval_fn, device, rank, world_size).run(resume)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -428,6 +424,23 @@ def _distributed_environment() -> tuple[int, int, int]:
     if world_size <= 1:
         return 0, 1, 0
     return int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _ensure_process_group(device: torch.device) -> None:
+    """Start the process group once per process; it is shut down when the process exits.
+
+    Not after each ``train`` call: re-creating a group on torchrun's store in the same process
+    can hang, and a notebook or script may train several models in one distributed process.
+    """
+    if dist.is_initialized():
+        return
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    atexit.register(_destroy_process_group)
+
+
+def _destroy_process_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _process_device(requested: str, world_size: int, local_rank: int) -> torch.device:

@@ -28,11 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # llve from this c
 from llve.train import Phase, TrainConfig, TrainState, train  # noqa: E402
 
 
-def regression_setup(seed: int = 0, seconds_per_step: float = 0.0) -> tuple[dict, list, object]:
+def regression_setup(init_seed: int = 0, seconds_per_step: float = 0.0
+                     ) -> tuple[dict, list, object]:
     """(modules, phases, batch_fn) of a small MLP fitting a fixed linear map."""
-    torch.manual_seed(seed)
+    torch.manual_seed(init_seed)
     net = nn.Sequential(nn.Linear(4, 32), nn.Dropout(0.1), nn.Tanh(), nn.Linear(32, 1))
-    true_weights = torch.randn(4, 1, generator=torch.Generator().manual_seed(seed + 1))
+    true_weights = torch.randn(4, 1, generator=torch.Generator().manual_seed(1))
 
     def batch_fn(index: int, rank: int, world_size: int) -> dict[str, torch.Tensor]:
         generator = torch.Generator().manual_seed(10_000 * index + rank)
@@ -40,14 +41,15 @@ def regression_setup(seed: int = 0, seconds_per_step: float = 0.0) -> tuple[dict
         return {"x": inputs, "y": inputs @ true_weights}
 
     def loss_fn(batch: dict, state: TrainState) -> tuple[torch.Tensor, dict]:
-        time.sleep(seconds_per_step)  # lets a test kill the process mid-run; numbers unaffected
+        if seconds_per_step:  # lets a test kill the process mid-run; numbers unaffected
+            time.sleep(seconds_per_step)
         jitter = torch.from_numpy(np.random.standard_normal(batch["x"].shape)).float()
         inputs = batch["x"] + 0.01 * random.random() * jitter
         prediction = state.modules["net"](inputs)
         return F.mse_loss(prediction, batch["y"]), {"mae": (prediction - batch["y"]).abs().mean()}
 
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=5, gamma=0.7)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=0.8)
     return {"net": net}, [Phase("net", optimizer, loss_fn, scheduler)], batch_fn
 
 
@@ -108,7 +110,7 @@ def _ddp_run(out_dir: str) -> None:
     interrupted = TrainConfig(iterations=4, checkpoint_every=4, log_every=2, grad_accumulation=2,
                               out_dir=f"{out_dir}/resumed")
     train(interrupted, modules, phases, batch_fn)
-    modules, phases, batch_fn = regression_setup(seed=123)  # fresh weights, overwritten by resume
+    modules, phases, batch_fn = regression_setup(init_seed=123)  # fresh weights, overwritten by resume
     train(dataclasses.replace(config, out_dir=f"{out_dir}/resumed"), modules, phases, batch_fn,
           resume=True)
     results["resumed"] = weights(modules)

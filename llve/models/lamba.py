@@ -202,7 +202,11 @@ class HigherScaleEncoder(nn.Module):
         self.expand = conv(c.hse_channels // 16, MSE_CHANNELS, init_slope=1.0)
 
     def forward(self, half: torch.Tensor) -> torch.Tensor:
-        x = self.reduce(F.pixel_unshuffle(half, 16))
+        return self.encode(F.pixel_unshuffle(half, 16))
+
+    def encode(self, unshuffled: torch.Tensor) -> torch.Tensor:
+        """The HSE after its pixel unshuffle: 1024 channels at 1/32 -> 64 channels at 1/8."""
+        x = self.reduce(unshuffled)
         outputs, y = [], x
         for block in self.blocks:
             y = block(y)
@@ -260,9 +264,7 @@ class Lamba(nn.Module):
         self.fuse2 = conv(24, 12, kernel_size=config.fuse2_kernel, init_slope=1.0)
 
     def forward(self, mosaic: torch.Tensor, pattern: str = "RGGB") -> torch.Tensor:
-        if mosaic.ndim != 4 or mosaic.shape[1] != 1:
-            raise InvalidInputError(
-                f"mosaic must be an unpacked Bayer mosaic N×1×H×W, got shape {tuple(mosaic.shape)}")
+        _check_unpacked(mosaic)
         padded, crop = pad_mosaic(mosaic, pattern, multiple=MULTIPLE, to_pattern="RGGB")
         half = F.pixel_unshuffle(padded, 2)  # 4 planes in RGGB reading order: R, G1, G2, B
         low = self.lse(half)
@@ -271,6 +273,12 @@ class Lamba(nn.Module):
         fused = self.fuse1(medium, high)
         rgb = F.pixel_shuffle(self.fuse2(torch.cat([low, fused], dim=1)), 2)
         return crop_output(rgb.clamp(0.0, 1.0), crop)
+
+
+def _check_unpacked(mosaic: torch.Tensor) -> None:
+    if mosaic.ndim != 4 or mosaic.shape[1] != 1:
+        raise InvalidInputError(
+            f"mosaic must be an unpacked Bayer mosaic N×1×H×W, got shape {tuple(mosaic.shape)}")
 
 
 def check_mosaic(mosaic: torch.Tensor, pattern: str) -> None:
@@ -368,6 +376,221 @@ def fold_weight_norm(model: Lamba) -> Lamba:
             parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
     folded.load_state_dict(plain_state)
     return folded.train(model.training)
+
+
+# --------------------------------------------------------------------------------------
+# Inference form: the same function, arranged for speed
+# --------------------------------------------------------------------------------------
+
+
+def unshuffle_mosaic(mosaic: torch.Tensor, factor: int = 1, channels_last: bool = False,
+                     dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``F.pixel_unshuffle(F.pixel_unshuffle(mosaic, 2), factor)`` of an N×1×H×W mosaic, one copy.
+
+    Channel ``(2a + b)·f² + f·i + j`` at (Y, X) holds ``mosaic[2f·Y + 2i + a, 2f·X + 2j + b]``:
+    Bayer plane (a, b), then the f×f neighbourhood inside that plane, exactly the training
+    form's two-stage unshuffle. The result is written once, straight into the requested memory
+    format and ``dtype``; the training form writes the 1/2-scale planes, then unshuffles them
+    again, then converts to channels-last inside the convolution (three passes over memory).
+    """
+    n, _, height, width = mosaic.shape
+    step = 2 * factor
+    grid = mosaic.reshape(n, height // step, factor, 2, width // step, factor, 2)  # N Y i a X j b
+    channels = 4 * factor * factor
+    shape = (n, height // step, width // step, channels) if channels_last else (
+        n, channels, height // step, width // step)
+    out = torch.empty(shape, dtype=dtype or mosaic.dtype, device=mosaic.device)
+    if channels_last:
+        out.view(n, height // step, width // step, 2, 2, factor, factor).copy_(
+            grid.permute(0, 1, 4, 3, 6, 2, 5))
+        return out.permute(0, 3, 1, 2)  # N×C×h×w with channels-last strides
+    out.view(n, 2, 2, factor, factor, height // step, width // step).copy_(
+        grid.permute(0, 3, 6, 2, 5, 1, 4))
+    return out
+
+
+def _pixel_shuffle_source(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """N×(C·r²)×h×w viewed as N×C×h×r×w×r: what ``F.pixel_shuffle(x, r)`` reads, no copy."""
+    return x.unflatten(1, (x.shape[1] // factor ** 2, factor, factor)).permute(0, 1, 4, 2, 5, 3)
+
+
+def _pixel_shuffle_target(y: torch.Tensor, factor: int) -> torch.Tensor:
+    """N×C×(h·r)×(w·r) viewed as N×C×h×r×w×r, the shape ``_pixel_shuffle_source`` gives."""
+    return y.unflatten(2, (y.shape[2] // factor, factor)).unflatten(4, (y.shape[3] // factor, factor))
+
+
+_BRANCH_THREADS: dict[str, object] = {}  # one shared thread pool for the CPU branch tasks
+_BRANCH_STREAMS: dict[torch.device, list] = {}  # three CUDA streams per device
+
+
+def _branch_pool():
+    from concurrent.futures import ThreadPoolExecutor
+
+    if "pool" not in _BRANCH_THREADS:
+        _BRANCH_THREADS["pool"] = ThreadPoolExecutor(max_workers=2,
+                                                     thread_name_prefix="lamba-branch")
+    return _BRANCH_THREADS["pool"]
+
+
+def _in_inference_mode(fn, x: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode():  # grad mode is per thread: a pool thread needs its own
+        return fn(x)
+
+
+class LambaInference(nn.Module):
+    """The inference form of a ``Lamba``: the same function, arranged for speed.
+
+    ``LambaInference(model)(mosaic, pattern)`` returns what ``model(mosaic, pattern)`` returns
+    (float32 sRGB N×3×H×W in [0, 1]; max abs difference < 1e-5 in float32, tested), computed
+    from a weight-norm-folded copy of ``model`` (``fold_weight_norm``; ``model`` itself is not
+    changed) under ``torch.inference_mode``. What it does differently, all outside the
+    training modules so that those stay the readable paper network:
+
+    * ``channels_last`` (default): weights and activations in NHWC, which oneDNN convolutions
+      on CPU want (the training form's NCHW tensors are converted inside every convolution).
+    * The three pixel unshuffles read the mosaic directly, one copy each, already channels-last
+      (``unshuffle_mosaic``); the training form unshuffles twice and converts.
+    * Fuse 1's channel shuffle + grouped convolution is computed as two grouped convolutions,
+      one on MSE's and one on HSE's features, with the shuffle moved into their weights
+      (grouped(shuffle(cat(m, h)), W) = grouped(m, W[:, 0::2]) + grouped(h, W[:, 1::2])):
+      no concatenation, no shuffled copy.
+    * Fuse 1's LeakyReLU + PixelShuffle(4) are one pass that writes into the second half of
+      Fuse 2's input; LSE's output is copied into the first half (no ``torch.cat``).
+    * Fuse 2's clamp + PixelShuffle(2) are one pass into the float32 output.
+    * In-place LeakyReLU and residual additions.
+    * ``dtype=torch.bfloat16`` (CPU with AVX-512 BF16/AMX, or GPU) or ``torch.float16`` (GPU):
+      weights and activations in that type, output float32. Not the same function: report
+      its PSNR against the float32 output beside its speed.
+    * ``parallel=True``: LSE, MSE and HSE run concurrently (the paper's Sec. 4.5): on CUDA on
+      three streams; on CPU as tasks in a 2-thread pool (torch ops release the GIL; the
+      caller runs HSE). ``torch.jit.fork`` would not do: outside TorchScript it runs the
+      task synchronously. Whether this helps depends on the device: measure
+      (``llve.experiments.lamba_speed.parallel_branch_speedup``).
+
+    Call ``torch.set_num_threads`` yourself (the benchmark reports the count). Output memory
+    is a fresh float32 tensor; on Linux ``THP_MEM_ALLOC_ENABLE=1`` in the environment before
+    torch starts lets its allocator use transparent huge pages, which makes the ~1.5 GB of
+    fresh activations per 4K frame much cheaper to fault in.
+    """
+
+    def __init__(self, model: Lamba, channels_last: bool = True,
+                 dtype: torch.dtype = torch.float32, parallel: bool = False):
+        super().__init__()
+        if dtype not in (torch.float32, torch.bfloat16, torch.float16):
+            raise InvalidInputError(f"dtype must be float32, bfloat16 or float16, got {dtype}")
+        net = fold_weight_norm(model).eval().requires_grad_(False).to(dtype=dtype)
+        if channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        self.net = net
+        self.channels_last = channels_last
+        self.dtype = dtype
+        self.parallel = parallel
+        grouped = net.fuse1.grouped
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        # Channel shuffle moved into the weights: even shuffled inputs are MSE's, odd are HSE's.
+        self.register_buffer("fuse1_medium_weight",
+                             grouped.weight[:, 0::2].contiguous(memory_format=memory_format),
+                             persistent=False)
+        self.register_buffer("fuse1_high_weight",
+                             grouped.weight[:, 1::2].contiguous(memory_format=memory_format),
+                             persistent=False)
+
+    def extra_repr(self) -> str:
+        return f"channels_last={self.channels_last}, dtype={self.dtype}, parallel={self.parallel}"
+
+    def forward(self, mosaic: torch.Tensor, pattern: str = "RGGB") -> torch.Tensor:
+        with torch.inference_mode():
+            return self.restore(mosaic, pattern)
+
+    def restore(self, mosaic: torch.Tensor, pattern: str = "RGGB") -> torch.Tensor:
+        """The forward without its ``inference_mode`` context (for ``torch.compile``)."""
+        _check_unpacked(mosaic)
+        padded, crop = pad_mosaic(mosaic, pattern, multiple=MULTIPLE, to_pattern="RGGB")
+        half, medium_in, high_in = (
+            unshuffle_mosaic(padded, factor, self.channels_last, self.dtype) for factor in (1, 4, 16))
+        low, medium, high = self.encoders(half, medium_in, high_in)
+        return self.fuse(low, medium, high, crop)
+
+    # The three scale spaces -----------------------------------------------------------
+
+    def lse(self, half: torch.Tensor) -> torch.Tensor:
+        return self.net.lse(half)
+
+    def mse(self, unshuffled: torch.Tensor) -> torch.Tensor:
+        block = self.net.mse
+        y = F.leaky_relu(block.conv1(unshuffled), block.negative_slope, inplace=True)
+        return block.conv2(y).add_(unshuffled)
+
+    def hse(self, unshuffled: torch.Tensor) -> torch.Tensor:
+        return self.net.hse.encode(unshuffled)
+
+    def encoders(self, half: torch.Tensor, medium_in: torch.Tensor,
+                 high_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(LSE, MSE, HSE) outputs, one after another or concurrently (``self.parallel``)."""
+        jobs = ((self.lse, half), (self.mse, medium_in), (self.hse, high_in))
+        if not self.parallel:
+            return tuple(branch(x) for branch, x in jobs)
+        if half.device.type == "cuda":
+            return self._encoders_on_streams(jobs)
+        pool = _branch_pool()
+        futures = [pool.submit(_in_inference_mode, branch, x) for branch, x in jobs[:2]]
+        high = jobs[2][0](jobs[2][1])
+        return futures[0].result(), futures[1].result(), high
+
+    @staticmethod
+    def _encoders_on_streams(jobs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        device = jobs[0][1].device
+        current = torch.cuda.current_stream(device)
+        if device not in _BRANCH_STREAMS:
+            _BRANCH_STREAMS[device] = [torch.cuda.Stream(device) for _ in jobs]
+        streams = _BRANCH_STREAMS[device]
+        outputs = []
+        for (branch, x), stream in zip(jobs, streams):
+            stream.wait_stream(current)  # the inputs were written on the current stream
+            with torch.cuda.stream(stream):
+                outputs.append(branch(x))
+        for stream, y in zip(streams, outputs):
+            current.wait_stream(stream)
+            y.record_stream(current)  # keep the allocator from reusing it on the side stream
+        return tuple(outputs)
+
+    # Fusion -------------------------------------------------------------------------------
+
+    def fuse(self, low: torch.Tensor, medium: torch.Tensor, high: torch.Tensor,
+             crop: tuple[int, int, int, int]) -> torch.Tensor:
+        """Fuse 1 and Fuse 2 from the three encoder outputs to the cropped float32 output."""
+        net = self.net
+        grouped = net.fuse1.grouped
+        x = F.conv2d(medium, self.fuse1_medium_weight, grouped.bias, padding=grouped.padding,
+                     groups=grouped.groups)
+        x = x.add_(F.conv2d(high, self.fuse1_high_weight, None, padding=grouped.padding,
+                            groups=grouped.groups))
+        expanded = net.fuse1.expand(x)  # 192 channels at 1/8, before LeakyReLU and PixelShuffle(4)
+
+        n, low_channels, height, width = low.shape
+        fuse2_in = self._empty(n, low_channels + expanded.shape[1] // 16, height, width, low)
+        fuse2_in[:, :low_channels].copy_(low)
+        torch.ops.aten.leaky_relu.out(_pixel_shuffle_source(expanded, 4), net.fuse1.negative_slope,
+                                      out=_pixel_shuffle_target(fuse2_in[:, low_channels:], 4))
+        rgb = net.fuse2(fuse2_in)  # 12 channels at 1/2
+        out = torch.empty(n, rgb.shape[1] // 4, 2 * height, 2 * width, device=rgb.device)
+        if rgb.dtype == out.dtype:
+            torch.clamp(_pixel_shuffle_source(rgb, 2), 0.0, 1.0, out=_pixel_shuffle_target(out, 2))
+        else:  # clamp's out= does not convert: clamp in place, then convert while shuffling
+            _pixel_shuffle_target(out, 2).copy_(_pixel_shuffle_source(rgb.clamp_(0.0, 1.0), 2))
+        return crop_output(out, crop)
+
+    def _empty(self, n: int, channels: int, height: int, width: int, like: torch.Tensor):
+        if self.channels_last:
+            return torch.empty(n, height, width, channels, dtype=like.dtype,
+                               device=like.device).permute(0, 3, 1, 2)
+        return torch.empty(n, channels, height, width, dtype=like.dtype, device=like.device)
+
+
+def inference_form(model: Lamba, channels_last: bool = True, dtype: torch.dtype = torch.float32,
+                   parallel: bool = False) -> LambaInference:
+    """``LambaInference(model, ...)``: the folded, channels-last, inference-mode network."""
+    return LambaInference(model, channels_last=channels_last, dtype=dtype, parallel=parallel)
 
 
 def scale_space_costs(config: LambaConfig, height: int, width: int) -> dict[str, int]:
