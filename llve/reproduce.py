@@ -117,7 +117,32 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     reproduce.add_argument("--out", default=None,
                            help="output root for figures/ and tables/ (default depends on scale)")
     reproduce.add_argument("--list", action="store_true", help="list the notebooks and exit")
+    training = commands.add_parser("train", help="train one paper's model (works under torchrun)")
+    training.add_argument("--paper", required=True, help="paper whose recipe to run, e.g. lamba")
+    training.add_argument("--model", required=True, help="model of that paper, e.g. lamba or sid_unet")
+    training.add_argument("--scale", default="paper", help=f"one of {', '.join(SCALES)} (default paper)")
+    training.add_argument("--device", default="auto", help="auto | cpu | cuda (torchrun: one GPU per rank)")
+    training.add_argument("--seed", type=int, default=0)
+    training.add_argument("--data-root", default=os.environ.get("LLVE_DATA", ""),
+                          help="root of real datasets (default $LLVE_DATA; synthetic data if empty)")
+    training.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                          help="extra recipe argument, e.g. --set rdb=canonical (repeatable)")
     return parser.parse_args(argv)
+
+
+def _train(arguments: argparse.Namespace) -> int:
+    from llve.experiments import trainer
+
+    extra = dict(item.split("=", 1) for item in arguments.set if "=" in item)
+    if len(extra) != len(arguments.set):
+        raise InvalidInputError(f"--set expects KEY=VALUE, got {arguments.set}")
+    if arguments.scale not in SCALES:
+        raise UnknownNameError(f"unknown scale {arguments.scale!r}: expected one of {', '.join(SCALES)}")
+    result = trainer(arguments.paper)(arguments.model, scale=arguments.scale, seed=arguments.seed,
+                                      device=arguments.device, data_root=arguments.data_root, **extra)
+    print(f"trained {arguments.paper}/{arguments.model}: step {result.step}, "
+          f"checkpoints and log in {result.out_dir}")
+    return 0
 
 
 def _select(notebooks: dict[str, list[Path]], papers: list[str] | None) -> dict[str, list[Path]]:
@@ -134,6 +159,12 @@ def _select(notebooks: dict[str, list[Path]], papers: list[str] | None) -> dict[
 
 def main(argv: list[str] | None = None) -> int:
     arguments = _parse_arguments(argv)
+    if arguments.command == "train":
+        try:
+            return _train(arguments)
+        except (UnknownNameError, InvalidInputError) as problem:
+            print(f"llve: error: {problem}", file=sys.stderr)
+            return 2
     try:
         selected = _select(discover_notebooks(), arguments.paper)
         if arguments.scale not in SCALES:

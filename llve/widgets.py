@@ -40,7 +40,8 @@ from llve.amplifier import (
 )
 from llve.data import images, isp, raw, shared_sample, synth
 from llve.errors import InvalidInputError, UnknownNameError
-from llve.models import lamba
+from llve.experiments.lamba import PATTERN as SYNTHETIC_PATTERN
+from llve.experiments.lamba import load_or_train, scene_radiance, short_exposure
 from llve.plots import as_display_image
 
 AMPLIFIER_LABELS = {
@@ -98,24 +99,28 @@ class DemoImage:
 
 def synthetic_demo_images(size: int = 256, seed: int = 0,
                           ratios: Sequence[float] = DEMO_RATIOS) -> dict[str, DemoImage]:
-    """One procedural scene (with lamps that saturate) as SID-like dark frames at ``ratios``.
+    """One procedural night scene as SID-like dark frames at ``ratios``.
 
-    Brooks unprocessing and ELD noise (``llve.data.synth.dark_pair``); one camera and one noise
-    draw serve every ratio, so only the light changes between them.
+    The recipe the Lamba model trains on (``llve.experiments.lamba``): Brooks unprocessing, lamps
+    (clipped source pixels) at 1000× the white level, so they saturate the short exposure as
+    street lamps do, and ELD noise. One camera and one noise draw serve every ratio, so only the
+    light changes between them.
     """
+    rng = np.random.default_rng(seed)
     scene = images.procedural_scene(size, seed=seed)
-    first = synth.dark_pair(scene, ratio=ratios[0], noise="eld", seed=seed)
+    camera = synth.random_unprocessing_params(rng)
+    radiance = scene_radiance(scene, camera, SYNTHETIC_PATTERN)
+    noise = synth.EldNoiseModel()
+    noise_params = noise.sample_params(rng)
     found = {}
     for ratio in ratios:
-        pair = first if ratio == ratios[0] else synth.dark_pair(
-            scene, ratio=ratio, noise="eld", seed=seed, unprocessing=first.metadata.unprocessing,
-            noise_params=first.metadata.noise)
         name = synthetic_name(ratio)
         found[name] = DemoImage(
-            name=name, mosaic=pair.noisy, pattern=pair.metadata.pattern,
-            white_balance=tuple(float(g) for g in pair.metadata.wb_gains),
-            camera_to_srgb=pair.metadata.ccm, reference=pair.srgb, exposure_ratio=float(ratio),
-            source=f"procedural scene (seed {seed}), Brooks unprocessing, ELD Sony A7S2 noise")
+            name=name, mosaic=short_exposure(radiance, ratio, noise, noise_params, rng),
+            pattern=SYNTHETIC_PATTERN, white_balance=tuple(float(g) for g in camera.wb_gains),
+            camera_to_srgb=camera.camera_to_rgb, reference=scene, exposure_ratio=float(ratio),
+            source=f"procedural scene (seed {seed}) with saturating lamps, Brooks unprocessing, "
+            "ELD Sony A7S2 noise")
     return found
 
 
@@ -188,26 +193,12 @@ def downsample_mosaic(mosaic: np.ndarray, pattern: str, size: int) -> np.ndarray
     return raw.unpack(blocks.mean(axis=(2, 4)), pattern).astype(np.float32)
 
 
-def demo_model(scale: str = "ci", seed: int = 0, device: str = "cpu",
-               run_name: str = "lamba") -> tuple[nn.Module, str]:
-    """The restoration model the demo runs (inference form: weight norm folded) and a label.
-
-    Uses ``llve.experiments.lamba.load_or_train`` when that exists; otherwise a freshly built
-    tiny Lamba with random weights, labelled *untrained* so no figure passes it off as trained.
-    """
-    try:
-        from llve.experiments.lamba import load_or_train
-    except ImportError:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = lamba.build("tiny").to(device)
-        label = "UNTRAINED tiny Lamba (random weights; no trained model available)"
-    else:
-        model = load_or_train(run_name, scale=scale, seed=seed, device=device, rdb="star")
-        label = f"Lamba trained at scale {scale!r} (seed {seed})"
-    if isinstance(model, lamba.Lamba):
-        model = lamba.fold_weight_norm(model)
-    return model.eval(), label
+def demo_model(scale: str = "ci", seed: int = 0, device: str = "cpu", name: str = "lamba",
+               data_root: str = "") -> tuple[nn.Module, str]:
+    """The trained restoration model the demo runs (``llve.experiments.lamba.load_or_train``,
+    which trains first when no checkpoint exists) and a label naming it."""
+    model = load_or_train(name, scale=scale, seed=seed, device=device, data_root=data_root)
+    return model, f"{name} trained at scale {scale!r} (seed {seed})"
 
 
 # --------------------------------------------------------------------------- the pure state
@@ -311,9 +302,10 @@ def histogram_figure(image: DemoImage, size=(5.2, 2.6)) -> Figure:
     figure = Figure(figsize=size, dpi=100)
     figure.subplots_adjust(left=0.13, right=0.86, bottom=0.19, top=0.88)
     axis = figure.subplots()
-    axis.stairs(np.maximum(counts, 0.8), np.arange(len(counts) + 1) - 0.5, fill=True, color="0.55",
-                label="pixels per bin")
-    axis.set(yscale="log", xlim=(-0.5, len(counts) - 0.5), ylabel="pixels",
+    floor = 0.5  # empty bins sit on the bottom of the log axis
+    axis.stairs(np.maximum(counts, floor), np.arange(len(counts) + 1) - 0.5, baseline=floor,
+                fill=True, color="0.55", label="pixels per bin")
+    axis.set(yscale="log", ylim=(floor, None), xlim=(-0.5, len(counts) - 0.5), ylabel="pixels",
              xlabel="Eq. 6 bin k  (x from (2^(8k/127)−1)/255)")
     weights = axis.twinx()
     weights.plot(np.arange(len(counts)), BIN_WEIGHTS.numpy(), color="tab:orange", label="Eq. 7 weight")
@@ -441,6 +433,8 @@ def amplifier_demo(dark_frames: Mapping[str, DemoImage], model: nn.Module, model
     m_slider = widgets.FloatSlider(value=m, min=M_VALUES[0], max=M_VALUES[-1], step=0.1,
                                    readout_format=".1f", continuous_update=False,
                                    description="m (paper)", layout=widgets.Layout(width="420px"))
+    image_picker.add_class("llve-image-picker")
+    amplifier_picker.add_class("llve-amplifier-picker")
     m_slider.add_class("llve-m-slider")
     factor_text = widgets.HTML()
     factor_text.add_class("llve-amplification-factor")
@@ -451,17 +445,19 @@ def amplifier_demo(dark_frames: Mapping[str, DemoImage], model: nn.Module, model
         return view, widgets.VBox([widgets.HTML(f"<b>{html.escape(title)}</b>"), view])
 
     amplified_view, amplified_box = panel("input × A (reference ISP)", "llve-amplified")
-    restored_view, restored_box = panel(f"restored: {model_label or 'model'}", "llve-restored")
+    restored_view, restored_box = panel("restored by the model", "llve-restored")
     reference_view, reference_box = panel("reference (well exposed)", "llve-reference")
     histogram_view = widgets.Image(format="png", layout=widgets.Layout(width="420px"))
     histogram_view.add_class("llve-histogram")
     widget = widgets.VBox([
-        widgets.HTML("<h3>Lamba &amp; Mitra's amplifier: how bright should a dark raw be?</h3>"),
+        widgets.HTML("<h3>Lamba &amp; Mitra's amplifier: how bright should a dark raw be?</h3>"
+                     f"Restoration model: {html.escape(model_label or type(model).__name__)}"),
         widgets.HBox([image_picker, amplifier_picker]),
         m_slider, factor_text,
         widgets.HBox([amplified_box, restored_box, reference_box]),
         histogram_view,
     ])
+    widget.add_class("llve-amplifier-demo")
     demo = AmplifierDemo(dict(dark_frames), model, image_picker, amplifier_picker, m_slider,
                          factor_text, amplified_view, restored_view, reference_view,
                          histogram_view, widget)

@@ -127,6 +127,7 @@ def test_papermill_kernel_is_headless_even_with_a_session_name(tmp_path, monkeyp
     notebook.cells = [nbformat.v4.new_code_cell(
         "import sys; sys.path.insert(0, %r)\n"
         "from llve.progress import progress, progress_mode\n"
+        "import os; print('session', os.environ.get('JPY_SESSION_NAME'))\n"
         "print('mode', progress_mode())\n"
         "for _ in progress(range(20), description='cells'): pass" % str(_repository_root()))]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
@@ -137,6 +138,7 @@ def test_papermill_kernel_is_headless_even_with_a_session_name(tmp_path, monkeyp
                                progress_bar=False, cwd=str(tmp_path))
     outputs = nbformat.read(executed, as_version=4).cells[0].outputs
     text = "".join(output.get("text", "") for output in outputs)
+    assert "session outer.ipynb" in text  # the kernel did inherit the session name
     assert "mode lines" in text
     assert "cells: 20/20 it (100%)" in text
     assert not any(output.output_type == "display_data" for output in outputs)  # no widget

@@ -33,3 +33,26 @@ def test_python_dash_m_entry_point():
     result = subprocess.run([sys.executable, "-m", "llve", "reproduce", "--list"],
                             capture_output=True, text=True)
     assert result.returncode == 0 and "foundations" in result.stdout
+
+
+def test_train_command_rejects_unknown_paper_and_bad_options(capsys):
+    assert main(["train", "--paper", "nope", "--model", "x"]) == 2
+    assert "no training recipe for paper 'nope'" in capsys.readouterr().err
+    assert main(["train", "--paper", "lamba", "--model", "lamba", "--set", "rdb"]) == 2
+    assert "--set expects KEY=VALUE" in capsys.readouterr().err
+
+
+def test_train_command_runs_a_ci_recipe_under_torchrun(tmp_path):
+    """Two CPU processes (gloo) through the console entry point: the README's multi-GPU route."""
+    import os
+
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--standalone", "-m", "llve", "train",
+         "--paper", "lamba", "--model", "lamba", "--scale", "ci", "--device", "cpu",
+         "--set", f"out_dir={tmp_path}"],
+        capture_output=True, text=True, env=environment, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "trained lamba/lamba" in result.stdout
+    assert list(tmp_path.rglob("step_*.pt"))

@@ -559,21 +559,38 @@ class LambaInference(nn.Module):
     def fuse(self, low: torch.Tensor, medium: torch.Tensor, high: torch.Tensor,
              crop: tuple[int, int, int, int]) -> torch.Tensor:
         """Fuse 1 and Fuse 2 from the three encoder outputs to the cropped float32 output."""
-        net = self.net
-        grouped = net.fuse1.grouped
+        return self.fuse2(self.fuse2_input(low, self.fuse1(medium, high)), crop)
+
+    def fuse1(self, medium: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        """Fuse 1 up to its last convolution: 192 channels at 1/8, before LeakyReLU + shuffle."""
+        block = self.net.fuse1
+        grouped = block.grouped
         x = F.conv2d(medium, self.fuse1_medium_weight, grouped.bias, padding=grouped.padding,
                      groups=grouped.groups)
         x = x.add_(F.conv2d(high, self.fuse1_high_weight, None, padding=grouped.padding,
                             groups=grouped.groups))
-        expanded = net.fuse1.expand(x)  # 192 channels at 1/8, before LeakyReLU and PixelShuffle(4)
+        return block.expand(x)
 
+    def fuse2_input(self, low: torch.Tensor, expanded: torch.Tensor) -> torch.Tensor:
+        """Fuse 2's input [LSE, Fuse 1]: LSE copied in, Fuse 1's LeakyReLU + PixelShuffle(4)
+        written straight into the second half (the training form's ``torch.cat``)."""
         n, low_channels, height, width = low.shape
-        fuse2_in = self._empty(n, low_channels + expanded.shape[1] // 16, height, width, low)
-        fuse2_in[:, :low_channels].copy_(low)
-        torch.ops.aten.leaky_relu.out(_pixel_shuffle_source(expanded, 4), net.fuse1.negative_slope,
-                                      out=_pixel_shuffle_target(fuse2_in[:, low_channels:], 4))
-        rgb = net.fuse2(fuse2_in)  # 12 channels at 1/2
-        out = torch.empty(n, rgb.shape[1] // 4, 2 * height, 2 * width, device=rgb.device)
+        x = self._empty(n, low_channels + expanded.shape[1] // 16, height, width, low)
+        x[:, :low_channels].copy_(low)
+        torch.ops.aten.leaky_relu.out(_pixel_shuffle_source(expanded, 4),
+                                      self.net.fuse1.negative_slope,
+                                      out=_pixel_shuffle_target(x[:, low_channels:], 4))
+        return x
+
+    def fuse2(self, fuse2_in: torch.Tensor, crop: tuple[int, int, int, int]) -> torch.Tensor:
+        """Fuse 2's convolution, then clamp + PixelShuffle(2) in one pass, cropped, float32."""
+        return self.output(self.net.fuse2(fuse2_in), crop)
+
+    @staticmethod
+    def output(rgb: torch.Tensor, crop: tuple[int, int, int, int]) -> torch.Tensor:
+        """12 channels at 1/2 -> clamp + PixelShuffle(2) in one pass -> cropped float32 RGB."""
+        n, channels, height, width = rgb.shape
+        out = torch.empty(n, channels // 4, 2 * height, 2 * width, device=rgb.device)
         if rgb.dtype == out.dtype:
             torch.clamp(_pixel_shuffle_source(rgb, 2), 0.0, 1.0, out=_pixel_shuffle_target(out, 2))
         else:  # clamp's out= does not convert: clamp in place, then convert while shuffling

@@ -59,7 +59,7 @@ device = str(resolve_device(device))
 report = Reporter("lamba", "amplifier", scale=scale, seed=seed, device=device, out_dir=out_dir,
                   data_source="synthetic (procedural scene, Brooks unprocessing, ELD noise); real: "
                   "../shared/data/real_raw (Canon 550D/650D DNGs darkened ÷100 with ELD noise)")
-model, model_label = widgets.demo_model(scale=scale, seed=seed, device=device)
+model, model_label = widgets.demo_model(scale=scale, seed=seed, device=device, data_root=data_root)
 dark_frames = widgets.demo_images(size=settings.image_size, seed=seed)
 print(f"restoration model: {model_label}")
 
@@ -79,7 +79,7 @@ estimates = [{"dark frame": name, "true ratio": frame.exposure_ratio,
               "Eq. 4 (released)": widgets.amplification_factor(frame, "mean", 0.5)}
              for name, frame in dark_frames.items()]
 report.record(estimates_m05=estimates)
-pd.DataFrame(estimates).round(2)
+pd.DataFrame(estimates).round(2).fillna("n/a (no exposure metadata)")
 
 # %% [markdown]
 # ## A check anyone can do by hand

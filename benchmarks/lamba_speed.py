@@ -1,0 +1,209 @@
+"""Lamba's inference path against its training form and SID U-Net, from one run.
+
+    python benchmarks/lamba_speed.py                       # CPU, 2848×4256 and 512×512
+    python benchmarks/lamba_speed.py --sizes 64x64 --repeats 1
+    python benchmarks/lamba_speed.py --device cuda         # on a GPU: fps at 4K, SID/Lamba there
+    python benchmarks/lamba_speed.py --compile             # also time torch.compile (slow start)
+
+For each size it times, round-robin in one process after one warm-up call each (median of
+``--repeats``; ``llve.experiments.lamba_speed.compare_latency``):
+
+* ``lamba``: ``LambaInference`` (weight norm folded, channels-last, inference mode), float32;
+* ``lamba_train_form``: the plain training-form ``Lamba`` (weight norm recomputed every call,
+  NCHW), under inference mode like the others;
+* ``sid_unet``: SID U-Net at its best settings (eval, inference mode, channels-last; nothing
+  to fold), called on the same mosaic (it packs internally);
+* ``lamba_parallel``: ``LambaInference(parallel=True)`` (LSE/MSE/HSE concurrently);
+* ``lamba_bf16`` (CPU with native bf16, or GPU) and ``lamba_fp16`` (GPU): reduced precision,
+  each with its output's PSNR against the float32 output; on GPU ``lamba_tf32`` too (float32
+  rows run with TF32 off).
+
+The model weights are random (speed does not depend on them), the input a fixed random mosaic
+in [0, 1). It prints a table per size, then ONE final line of JSON: the first size's figures
+at the top level (``lamba_s``, ``lamba_train_form_s``, ``sid_unet_s``, ``sid_over_lamba``, ...),
+every size under ``results``. No figure is asserted: compare ratios within one run.
+
+``THP_MEM_ALLOC_ENABLE=1`` is set before torch starts (``--no-thp`` leaves it unset): PyTorch's
+CPU allocator then asks for transparent huge pages, which makes faulting in the fresh
+activations of a 4K frame much cheaper (all models get it alike).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+if "--no-thp" not in sys.argv:
+    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # read once, at torch's first allocation
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+
+import torch  # noqa: E402
+
+from llve.complexity import device_name  # noqa: E402
+from llve.experiments.lamba_speed import (  # noqa: E402
+    compare_latency, output_psnr, sid_best_form, speed_mosaic, time_round_robin,
+)
+from llve.models.lamba import LambaInference  # noqa: E402
+from llve.models.lamba import build as build_lamba  # noqa: E402
+from llve.models.sid_unet import build as build_sid  # noqa: E402
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        height, width = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be HEIGHTxWIDTH, got {text!r}") from None
+    return height, width
+
+
+def bf16_supported(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+@contextmanager
+def tf32(enabled: bool):
+    previous = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = previous
+
+
+def with_tf32(model):
+    def run(mosaic):
+        with tf32(True):
+            return model(mosaic)
+    return run
+
+
+def measure_size(height: int, width: int, args, device: torch.device) -> dict:
+    torch.manual_seed(0)
+    lamba = build_lamba("paper").to(device).eval()
+    sid = sid_best_form(build_sid("paper").to(device))
+    fast = LambaInference(lamba)
+    models = {
+        "lamba": fast,
+        "lamba_train_form": lamba,
+        "sid_unet": sid,
+        "lamba_parallel": LambaInference(lamba, parallel=True),
+    }
+    reduced = {}
+    if not args.no_reduced and bf16_supported(device):
+        reduced["lamba_bf16"] = LambaInference(lamba, dtype=torch.bfloat16)
+    if not args.no_reduced and device.type == "cuda":
+        reduced["lamba_fp16"] = LambaInference(lamba, dtype=torch.float16)
+        reduced["lamba_tf32"] = with_tf32(fast)
+    models.update(reduced)
+    mosaic = speed_mosaic(height, width, device=device)
+    table = compare_latency(models, repeats=args.repeats, warmup=args.warmup, device=device,
+                            reference="lamba", mosaic=mosaic)
+    medians = dict(zip(table["model"], table["median_s"]))
+    result = {f"{name}_s": medians[name] for name in models}
+    result["sid_over_lamba"] = medians["sid_unet"] / medians["lamba"]
+    result["train_form_over_lamba"] = medians["lamba_train_form"] / medians["lamba"]
+    result["parallel_speedup"] = medians["lamba"] / medians["lamba_parallel"]
+    result["lamba_fps"] = 1.0 / medians["lamba"]
+    equivalence = output_psnr(fast, lamba, mosaic)
+    result["max_abs_difference_vs_train_form"] = equivalence["max_abs_difference"]
+    for name, model in reduced.items():
+        precision = name.removeprefix("lamba_")
+        quality = output_psnr(model, fast, mosaic)
+        result[f"{precision}_psnr_vs_fp32_db"] = quality["psnr_db"]
+        result[f"{precision}_max_abs_difference"] = quality["max_abs_difference"]
+        result[f"sid_over_lamba_{precision}"] = medians["sid_unet"] / medians[name]
+    if args.compile:
+        result.update(measure_compile(fast, mosaic, args, device))
+        medians["lamba_compiled"] = result["compile_s"]
+
+    print(f"\n{height}×{width} on {device_name(device)}, {torch.get_num_threads()} threads, "
+          f"median of {args.repeats} after {args.warmup} warm-up, round-robin")
+    print(f"{'model':<20}{'median s':>10}{'min s':>10}{'× lamba':>10}{'fps':>9}")
+    for row in table.itertuples():
+        print(f"{row.model:<20}{row.median_s:>10.3f}{row.min_s:>10.3f}"
+              f"{row.over_reference:>10.2f}{row.fps:>9.2f}")
+    if args.compile:
+        print(f"{'lamba_compiled':<20}{result['compile_s']:>10.3f}{'':>10}"
+              f"{result['compile_s'] / medians['lamba']:>10.2f}{1 / result['compile_s']:>9.2f}"
+              f"   (compile took {result['compile_time_s']:.1f} s)")
+    print(f"SID U-Net / Lamba: {result['sid_over_lamba']:.1f}×;  training form / Lamba: "
+          f"{result['train_form_over_lamba']:.2f}×;  concurrent branches: "
+          f"{result['parallel_speedup']:.2f}× speed-up")
+    print(f"inference form vs training form: max abs difference "
+          f"{result['max_abs_difference_vs_train_form']:.2e}")
+    for name in reduced:
+        precision = name.removeprefix("lamba_")
+        print(f"{precision}: {medians[name]:.3f} s, output PSNR vs float32 "
+              f"{result[f'{precision}_psnr_vs_fp32_db']:.2f} dB (max abs difference "
+              f"{result[f'{precision}_max_abs_difference']:.3g}); SID / Lamba-{precision} "
+              f"{result[f'sid_over_lamba_{precision}']:.1f}×")
+    return result
+
+
+def measure_compile(fast: LambaInference, mosaic: torch.Tensor, args, device) -> dict:
+    """torch.compile of the inference form's forward (default inductor mode)."""
+    compiled = torch.compile(fast.restore)
+
+    def run():
+        with torch.inference_mode():
+            return compiled(mosaic)
+
+    start = time.perf_counter()
+    first = run()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    compile_time = time.perf_counter() - start
+    times = time_round_robin({"compiled": run}, args.repeats, args.warmup, device)["compiled"]
+    with torch.inference_mode():
+        difference = (first - fast(mosaic)).abs().max().item()
+    return {"compile_s": statistics.median(times), "compile_time_s": compile_time,
+            "compile_max_abs_difference": difference}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch.set_num_threads (default: torch's own choice)")
+    parser.add_argument("--sizes", type=lambda text: [parse_size(s) for s in text.split(",")],
+                        default=[(2848, 4256), (512, 512)],
+                        help="comma-separated HEIGHTxWIDTH list (default 2848x4256,512x512)")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile")
+    parser.add_argument("--no-reduced", action="store_true", help="skip bf16/fp16/tf32 rows")
+    parser.add_argument("--no-thp", action="store_true",
+                        help="leave THP_MEM_ALLOC_ENABLE unset (see the module docstring)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            parser.error("--device cuda but no CUDA GPU is visible")
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.allow_tf32 = False  # float32 rows are float32; TF32 has its own row
+
+    results = {}
+    for height, width in args.sizes:
+        results[f"{height}x{width}"] = measure_size(height, width, args, device)
+    first = next(iter(results))
+    summary = {"size": first, **results[first], "device": device_name(device),
+               "device_type": device.type, "threads": torch.get_num_threads(),
+               "repeats": args.repeats, "warmup": args.warmup,
+               "thp_mem_alloc": os.environ.get("THP_MEM_ALLOC_ENABLE") == "1",
+               "torch": torch.__version__, "load_average": list(os.getloadavg()),
+               "results": results}
+    print(json.dumps(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
