@@ -90,6 +90,7 @@ def run_notebook(source: Path, scale: str = "ci", device: str = "cpu", seed: int
     unexecuted = executed.with_suffix(".input.ipynb")
     parameters = {"scale": scale, "device": device, "seed": seed, "data_root": data_root,
                   "out_dir": str(root), "interactive": False}
+    os.environ.setdefault("LLVE_PROGRESS", "lines")  # kernels inherit it: no live bars headless
     started = time.perf_counter()
     error = None
     try:

@@ -48,9 +48,10 @@ What the loop guarantees
 - **Log**: ``out_dir/log.csv`` (step, seconds, ``<phase>/loss``, ``<phase>/<key>``,
   ``<phase>/lr``, ``<phase>/grad_norm`` when clipping, ``eval/<key>``) every ``log_every`` steps
   and at evaluation and checkpoint steps, values averaged over micro-batches and ranks (a
-  non-finite loss stops the run there, before a checkpoint could save it); appended, and rewritten atomically when a new
-  column appears or a resumed run drops the rows after its checkpoint.  ``summary.json``
-  (final values, wall time, steps/s, checkpoints) is rewritten atomically at every checkpoint.
+  non-finite loss stops the run there, before a checkpoint could save it).  Rows are appended;
+  the file is rewritten atomically when a new column appears or a resumed run drops the rows
+  after its checkpoint (and a torn last line).  ``summary.json`` (final values, wall time,
+  steps/s, checkpoints) is rewritten atomically at every checkpoint.
 - **DDP**: under ``torchrun`` (``WORLD_SIZE`` > 1) the loop starts a process group (gloo on CPU,
   nccl on CUDA, one GPU per ``LOCAL_RANK``) unless one exists, wraps every module that an
   optimiser trains and writes files from rank 0 only.  The group it started is destroyed when
@@ -147,7 +148,7 @@ class TrainConfig:
 
     @classmethod
     def from_scale(cls, scale: str | Scale, **overrides: Any) -> TrainConfig:
-        """Iterations, batch size and checkpoint interval of a scale (``ci``/``small``/``paper``)."""
+        """Iterations, batch size and checkpoint interval of a scale (ci, small, paper)."""
         resolved = resolve_scale(scale)
         values = {"iterations": resolved.iterations, "batch_size": resolved.batch_size,
                   "checkpoint_every": resolved.checkpoint_every, **overrides}
@@ -524,8 +525,9 @@ class _DeterministicBatches(torch.utils.data.Sampler):
 
     def indices(self, micro_batch: int) -> list[int]:
         first = (micro_batch * self.world_size + self.rank) * self.batch_size
-        return [_epoch_permutation(self.size, self.seed, position // self.size)[position % self.size]
-                for position in range(first, first + self.batch_size)]
+        return [_epoch_permutation(self.size, self.seed, epoch)[offset]
+                for epoch, offset in (divmod(position, self.size)
+                                      for position in range(first, first + self.batch_size))]
 
     def __iter__(self) -> Iterator[list[int]]:
         return (self.indices(micro_batch) for micro_batch in count(self.first))

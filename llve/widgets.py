@@ -311,8 +311,8 @@ def histogram_figure(image: DemoImage, size=(5.2, 2.6)) -> Figure:
     weights.plot(np.arange(len(counts)), BIN_WEIGHTS.numpy(), color="tab:orange", label="Eq. 7 weight")
     weights.set(yscale="log", ylabel="weight")
     axis.set_title(f"{below_zero} px below 0, {saturated} px saturated (weight 0)", fontsize=9)
-    axis.legend(loc="upper center", fontsize=7)
-    weights.legend(loc="upper right", fontsize=7)
+    handles = axis.get_legend_handles_labels()[0] + weights.get_legend_handles_labels()[0]
+    weights.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.9)
     return figure
 
 

@@ -3,7 +3,6 @@ integrity and atomicity, the deterministic dataset order, and DDP across 2 torch
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import subprocess
@@ -99,6 +98,7 @@ def test_resume_is_bitwise_identical_to_an_uninterrupted_run(tmp_path):
     assert csv_steps == ["2", "4", "6", "8", "10", "12"]
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_is_bitwise_identical(tmp_path):
     iterations = 60
     child = subprocess.Popen([sys.executable, str(WORKER), "slow-run", str(tmp_path / "killed"),
@@ -307,7 +307,7 @@ def test_two_torchrun_processes_train_identical_weights(tmp_path):
         env=CHILD_ENVIRONMENT, capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr[-3000:]
     rank0, rank1 = (torch.load(tmp_path / f"rank{rank}.pt") for rank in (0, 1))
-    for run in ("plain", "resumed", "gan"):
+    for run in ("plain", "resumed", "gan", "dataset"):
         assert_bitwise_equal(rank0[run], rank1[run])
     assert_bitwise_equal(rank0["plain"], rank0["resumed"])  # exact resume under DDP too
     losses = rank0["plain_losses"]
@@ -316,3 +316,5 @@ def test_two_torchrun_processes_train_identical_weights(tmp_path):
         ["step_00000004.pt", "step_00000008.pt"]  # written once, by rank 0
     assert read_checkpoint(tmp_path / "plain" / "checkpoints" / "step_00000008.pt")[
         "world_size"] == 2
+    log = (tmp_path / "plain" / "log.csv").read_text().splitlines()
+    assert log[0].endswith(",eval/mse") and len(log) == 1 + 4

@@ -100,9 +100,14 @@ def _ddp_run(out_dir: str) -> None:
     """Each rank saves what it trained; the test compares ranks and the resumed run."""
     results = {}
     modules, phases, batch_fn = regression_setup()
+    held_out = batch_fn(10**6, 0, 1)
+
+    def evaluate(state: TrainState) -> dict[str, float]:  # rank 0 only, plain modules
+        return {"mse": F.mse_loss(state.modules["net"](held_out["x"]), held_out["y"]).item()}
+
     config = TrainConfig(iterations=8, checkpoint_every=4, log_every=2, grad_accumulation=2,
-                         out_dir=f"{out_dir}/plain")
-    result = train(config, modules, phases, batch_fn)
+                         eval_every=4, out_dir=f"{out_dir}/plain")
+    result = train(config, modules, phases, batch_fn, eval_fn=evaluate)
     results["plain"] = weights(modules)
     results["plain_losses"] = torch.tensor([row["net/loss"] for row in result.log])
 
@@ -110,10 +115,19 @@ def _ddp_run(out_dir: str) -> None:
     interrupted = TrainConfig(iterations=4, checkpoint_every=4, log_every=2, grad_accumulation=2,
                               out_dir=f"{out_dir}/resumed")
     train(interrupted, modules, phases, batch_fn)
-    modules, phases, batch_fn = regression_setup(init_seed=123)  # fresh weights, overwritten by resume
+    modules, phases, batch_fn = regression_setup(init_seed=123)  # weights come from the resume
     train(dataclasses.replace(config, out_dir=f"{out_dir}/resumed"), modules, phases, batch_fn,
-          resume=True)
+          eval_fn=evaluate, resume=True)
     results["resumed"] = weights(modules)
+
+    inputs = torch.randn(23, 3, generator=torch.Generator().manual_seed(0))
+    dataset = torch.utils.data.TensorDataset(inputs, inputs.sum(1, keepdim=True))
+    torch.manual_seed(0)
+    linear = nn.Linear(3, 1)
+    fit = Phase("fit", torch.optim.SGD(linear.parameters(), lr=0.1),
+                lambda batch, state: (F.mse_loss(state.modules["net"](batch[0]), batch[1]), {}))
+    train(TrainConfig(iterations=5, batch_size=4), {"net": linear}, [fit], dataset)
+    results["dataset"] = weights({"net": linear})
 
     modules, phases, batch_fn = gan_setup()
     train(TrainConfig(iterations=6, log_every=3, out_dir=f"{out_dir}/gan"), modules, phases,

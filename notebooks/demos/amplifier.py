@@ -79,7 +79,7 @@ estimates = [{"dark frame": name, "true ratio": frame.exposure_ratio,
               "Eq. 4 (released)": widgets.amplification_factor(frame, "mean", 0.5)}
              for name, frame in dark_frames.items()]
 report.record(estimates_m05=estimates)
-pd.DataFrame(estimates).round(2).fillna("n/a (no exposure metadata)")
+pd.DataFrame(estimates).round(2).astype(object).fillna("n/a (no exposure metadata)")
 
 # %% [markdown]
 # ## A check anyone can do by hand
