@@ -22,6 +22,7 @@ import functools
 import html
 import io
 import math
+import os
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -94,7 +95,6 @@ class DemoImage:
     reference: np.ndarray
     exposure_ratio: float | None = None
     no_ratio_reason: str = ""
-    source: str = ""
 
 
 def synthetic_demo_images(size: int = 256, seed: int = 0,
@@ -118,9 +118,7 @@ def synthetic_demo_images(size: int = 256, seed: int = 0,
         found[name] = DemoImage(
             name=name, mosaic=short_exposure(radiance, ratio, noise, noise_params, rng),
             pattern=SYNTHETIC_PATTERN, white_balance=tuple(float(g) for g in camera.wb_gains),
-            camera_to_srgb=camera.camera_to_rgb, reference=scene, exposure_ratio=float(ratio),
-            source=f"procedural scene (seed {seed}) with saturating lamps, Brooks unprocessing, "
-            "ELD Sony A7S2 noise")
+            camera_to_srgb=camera.camera_to_rgb, reference=scene, exposure_ratio=float(ratio))
     return found
 
 
@@ -129,8 +127,9 @@ def synthetic_name(ratio: float) -> str:
     return f"synthetic scene, ÷{ratio:g} (ELD noise)"
 
 
-def real_demo_image(path, size: int = 256, darkening: float | None = REAL_DARKENING,
-                    seed: int = 0, name: str | None = None) -> DemoImage:
+def real_demo_image(path: str | os.PathLike, size: int = 256,
+                    darkening: float | None = REAL_DARKENING, seed: int = 0,
+                    name: str | None = None) -> DemoImage:
     """A real raw file, area-downsampled per Bayer plane to at most ``size`` pixels a side.
 
     With ``darkening``, the frame receives that much less light and ELD noise (system gain
@@ -151,15 +150,13 @@ def real_demo_image(path, size: int = 256, darkening: float | None = REAL_DARKEN
             white_balance=recorded.white_balance, camera_to_srgb=recorded.camera_to_srgb,
             reference=reference, exposure_ratio=None,
             no_ratio_reason=f"{recorded.path.name} has {exposure} and no long-exposure "
-            "reference shot, so there is no ground-truth exposure ratio.",
-            source=f"{recorded.camera} raw as recorded")
+            "reference shot, so there is no ground-truth exposure ratio.")
     noise = synth.EldNoiseModel(system_gain=1.0)
     darkened = noise.apply(mosaic / darkening, noise.sample_params(seed), seed)
     return DemoImage(
         name=f"{label}, ÷{darkening:g} (ELD noise)", mosaic=darkened, pattern=recorded.pattern,
         white_balance=recorded.white_balance, camera_to_srgb=recorded.camera_to_srgb,
-        reference=reference, exposure_ratio=float(darkening),
-        source=f"{recorded.camera} raw darkened ÷{darkening:g} with ELD noise (K = 1 DN/e-)")
+        reference=reference, exposure_ratio=float(darkening))
 
 
 def demo_images(size: int = 256, seed: int = 0) -> dict[str, DemoImage]:
@@ -238,17 +235,18 @@ def amplification_factor(image: DemoImage, amplifier: str = "weighted", m: float
             return None
         # The ratio is known directly: t_gt = ratio, t_in = 1 in the same units.
         return exposure_ratio_amplification(image.exposure_ratio, 1.0)
-    raise UnknownNameError(f"unknown amplifier {amplifier!r}: expected one of {list(AMPLIFIER_LABELS)}")
+    raise UnknownNameError(
+        f"unknown amplifier {amplifier!r}: expected one of {list(AMPLIFIER_LABELS)}")
 
 
 def demo_state(image: DemoImage, model: nn.Module, amplifier: str = "weighted",
                m: float = 0.5) -> AmplifierState:
-    """Estimate the factor, amplify the mosaic and restore it: everything one widget update shows."""
+    """Estimate the factor, amplify the mosaic and restore it: all one widget update shows."""
     factor = amplification_factor(image, amplifier, m)
     printed = None if amplifier == "ratio" else amplification_factor(image, amplifier, m, "printed")
     if factor is None:
-        return AmplifierState(amplifier, m, None, None, None, None, None,
-                              unavailable_reason=image.no_ratio_reason or "no exposure ratio known")
+        reason = image.no_ratio_reason or "no exposure ratio is known for this frame."
+        return AmplifierState(amplifier, m, None, None, None, None, None, reason)
     amplified_mosaic = image.mosaic * factor
     amplified = isp.render_srgb(amplified_mosaic, image.pattern, image.white_balance,
                                 image.camera_to_srgb)
@@ -293,7 +291,7 @@ def factor_summary(state: AmplifierState, image: DemoImage) -> str:
 # --------------------------------------------------------------------------- pictures
 
 
-def histogram_figure(image: DemoImage, size=(5.2, 2.6)) -> Figure:
+def histogram_figure(image: DemoImage, size: tuple[float, float] = (5.2, 2.6)) -> Figure:
     """The dark frame's pixel counts in Eq. 6's 127 bins with Eq. 7's weights on a second axis.
 
     Drawn without pyplot, so it never shows up as a stray notebook output.
@@ -308,7 +306,8 @@ def histogram_figure(image: DemoImage, size=(5.2, 2.6)) -> Figure:
     axis.set(yscale="log", ylim=(floor, None), xlim=(-0.5, len(counts) - 0.5), ylabel="pixels",
              xlabel="Eq. 6 bin k  (x from (2^(8k/127)−1)/255)")
     weights = axis.twinx()
-    weights.plot(np.arange(len(counts)), BIN_WEIGHTS.numpy(), color="tab:orange", label="Eq. 7 weight")
+    weights.plot(np.arange(len(counts)), BIN_WEIGHTS.numpy(), color="tab:orange",
+                 label="Eq. 7 weight")
     weights.set(yscale="log", ylabel="weight")
     axis.set_title(f"{below_zero} px below 0, {saturated} px saturated (weight 0)", fontsize=9)
     handles = axis.get_legend_handles_labels()[0] + weights.get_legend_handles_labels()[0]
@@ -346,10 +345,12 @@ def amplifier_sweep_figure(image: DemoImage, model: nn.Module, ms: Sequence[floa
             axis.set_title(title, fontsize=8)
     factors = figure.add_subplot(grid[2, :])
     factors.plot(sweep["m"], sweep["weighted_released"], "o-", label="Eq. 5 as released (m/10)")
-    factors.plot(sweep["m"], sweep["weighted_printed"], "s--", label="Eq. 5 as printed (m), clamped")
+    factors.plot(sweep["m"], sweep["weighted_printed"], "s--",
+                 label="Eq. 5 as printed (m), clamped")
     factors.plot(sweep["m"], sweep["mean_released"], "^-", label="Eq. 4 mean (m/10)")
     if image.exposure_ratio is not None:
-        factors.axhline(image.exposure_ratio, color="k", linestyle=":", label="true exposure ratio (Eq. 3)")
+        factors.axhline(image.exposure_ratio, color="k", linestyle=":",
+                        label="true exposure ratio (Eq. 3)")
     factors.set(xlabel="m (paper units)", ylabel="amplification A", xlim=(0, max(ms) + 0.05),
                 ylim=(0, DEFAULT_MAX * 1.08))
     factors.legend(fontsize=8, loc="upper left")
@@ -365,7 +366,8 @@ def png_bytes(picture: np.ndarray | Figure) -> bytes:
     if isinstance(picture, Figure):
         picture.savefig(buffer, format="png")
     else:
-        Image.fromarray(np.round(as_display_image(picture) * 255).astype(np.uint8)).save(buffer, "png")
+        pixels = np.round(as_display_image(picture) * 255).astype(np.uint8)
+        Image.fromarray(pixels).save(buffer, "png")
     return buffer.getvalue()
 
 
@@ -398,15 +400,16 @@ class AmplifierDemo:
     widget: widgets.VBox
     state: AmplifierState | None = None
 
-    def update(self, _change=None) -> AmplifierState:
+    def update(self, _change: dict | None = None) -> AmplifierState:
         """Recompute for the current controls and refresh every output."""
         image = self.dark_frames[self.image_picker.value]
         self.m_slider.disabled = self.amplifier_picker.value == "ratio"
         state = demo_state(image, self.model, self.amplifier_picker.value, self.m_slider.value)
         self.factor_text.value = factor_summary(state, image)
         blank = np.full((8, 8, 3), 0.85)
-        self.amplified_view.value = png_bytes(blank if state.amplified is None else state.amplified)
-        self.restored_view.value = png_bytes(blank if state.restored is None else state.restored)
+        for view, picture in ((self.amplified_view, state.amplified),
+                              (self.restored_view, state.restored)):
+            view.value = png_bytes(blank if picture is None else picture)
         self.reference_view.value, self.histogram_view.value = _image_pngs(image)
         self.state = state
         return state
@@ -424,7 +427,8 @@ def amplifier_demo(dark_frames: Mapping[str, DemoImage], model: nn.Module, model
     if not dark_frames:
         raise InvalidInputError("amplifier_demo needs at least one DemoImage")
     if amplifier not in AMPLIFIER_LABELS:
-        raise UnknownNameError(f"unknown amplifier {amplifier!r}: expected one of {list(AMPLIFIER_LABELS)}")
+        raise UnknownNameError(
+            f"unknown amplifier {amplifier!r}: expected one of {list(AMPLIFIER_LABELS)}")
     image_picker = widgets.Dropdown(options=list(dark_frames), description="dark raw",
                                     layout=widgets.Layout(width="420px"))
     amplifier_picker = widgets.Dropdown(

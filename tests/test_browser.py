@@ -153,7 +153,8 @@ def test_moving_the_m_slider_changes_the_factor_as_eq5_says(chromium, voila_page
                     and console_errors.append(message.text))
             page.goto(url, timeout=RENDER_TIMEOUT_S * 1000)
             try:
-                page.wait_for_selector(".llve-factor-value[data-factor]", timeout=RENDER_TIMEOUT_S * 1000)
+                page.wait_for_selector(".llve-factor-value[data-factor]",
+                                       timeout=RENDER_TIMEOUT_S * 1000)
                 page.wait_for_selector("img.llve-restored", timeout=UPDATE_TIMEOUT_S * 1000)
             except Exception as error:
                 page.screenshot(path=str(SCREENSHOTS / "amplifier_failed.png"), full_page=True)
@@ -195,7 +196,8 @@ def test_moving_the_m_slider_changes_the_factor_as_eq5_says(chromium, voila_page
     assert factor_after > factor_before, (before, after)
     # Eq. 5 below the clamp: A ∝ m.
     assert factor_after < 300
-    assert factor_after / factor_before == pytest.approx(m_after / m_before, rel=1e-6), (before, after)
+    assert factor_after / factor_before == pytest.approx(m_after / m_before, rel=1e-6), \
+        (before, after)
     assert after["restored"] != before["restored"]
     assert "unavailable" in explanation and "no exposure time" in explanation, explanation
     assert "Traceback" not in tail(log)

@@ -124,7 +124,8 @@ def test_bin_histogram_agrees_with_the_estimator_weights():
 
 
 def test_downsample_mosaic_keeps_each_bayer_plane():
-    planes = np.stack([np.full((30, 45), value, dtype=np.float32) for value in (0.1, 0.2, 0.3, 0.4)])
+    planes = np.stack([np.full((30, 45), value, dtype=np.float32)
+                       for value in (0.1, 0.2, 0.3, 0.4)])
     mosaic = raw.unpack(planes, "GRBG")
     small = downsample_mosaic(mosaic, "GRBG", size=32)
     assert max(small.shape) <= 32 and small.shape[0] % 2 == small.shape[1] % 2 == 0

@@ -88,7 +88,8 @@ pd.DataFrame(estimates).round(2).astype(object).fillna("n/a (no exposure metadat
 # `A = (m/10) / I`: with m = 0.5 and I = 0.001, A = 50.
 
 # %%
-constant_factor = amplifier.estimate_amplification(np.full((64, 64), 0.001, dtype=np.float32), m=0.5)
+constant_image = np.full((64, 64), 0.001, dtype=np.float32)
+constant_factor = amplifier.estimate_amplification(constant_image, m=0.5)
 report.record(constant_image_factor=constant_factor)
 print(f"constant image 0.001, m = 0.5: A = {constant_factor:.3f}")
 
@@ -106,10 +107,10 @@ if interactive:
     display(demo.widget)
 else:
     figure = widgets.amplifier_sweep_figure(sweep_frame, model, model_label=model_label)
-    report.figure("amplifier_m_sweep", figure, caption=f"{sweep_frame.name}: for m = 0.1 … 0.9 the "
-                  "input amplified by Eq. 5 as released (A = (m/10)·Σw/Σwx; the printed Eq. 5, 10× "
-                  f"larger, in the titles) and its restoration by {model_label}; below, the factors "
-                  "over m (Eq. 5 released and printed, Eq. 4, the true ratio).")
+    report.figure("amplifier_m_sweep", figure, caption=f"{sweep_frame.name}: for m = 0.1 … 0.9 "
+                  "the input amplified by Eq. 5 as released (A = (m/10)·Σw/Σwx; the printed "
+                  f"Eq. 5, 10× larger, in the titles) and its restoration by {model_label}; "
+                  "below, the factors over m (Eq. 5 released and printed, Eq. 4, true ratio).")
     sweep = widgets.amplification_sweep(sweep_frame)
     report.record(sweep_m=sweep["m"].tolist(),
                   sweep_weighted_released=sweep["weighted_released"].tolist(),
