@@ -29,5 +29,8 @@ test: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
 
+demo: $(STAMP)
+	$(BIN)/llve demo --scale $(SCALE)
+
 clean:
 	rm -rf build .pytest_cache

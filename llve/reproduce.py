@@ -78,6 +78,35 @@ def to_ipynb(source: Path, destination: Path) -> Path:
     return destination
 
 
+def prepare_interactive(source: Path, destination: Path, scale: str = "small",
+                        device: str = "cpu", seed: int = 0, out_dir: str | os.PathLike = "") -> Path:
+    """``source`` as an .ipynb with ``interactive=True`` injected (papermill, not executed)."""
+    import papermill
+
+    unexecuted = to_ipynb(source, destination.with_suffix(".source.ipynb"))
+    parameters = {"interactive": True, "scale": scale, "device": device, "seed": seed,
+                  "out_dir": str(out_dir)}
+    try:
+        papermill.execute_notebook(str(unexecuted), str(destination), prepare_only=True,
+                                   kernel_name="python3", parameters=parameters)
+    finally:
+        unexecuted.unlink(missing_ok=True)
+    return destination
+
+
+def serve_demos(scale: str = "small", device: str = "cpu", port: int = 8866) -> int:
+    """Serve every widget demo as a small app with Voila on 127.0.0.1 (``make demo``)."""
+    import subprocess
+
+    folder = REPOSITORY_ROOT / "build" / "demo"
+    for source in sorted((NOTEBOOK_ROOT / "demos").glob("*.py")):
+        prepare_interactive(source, folder / f"{source.stem}.ipynb", scale, device,
+                            out_dir=REPOSITORY_ROOT / "build" / "demo" / "outputs")
+    print(f"serving the demos on http://127.0.0.1:{port}/ (Ctrl-C stops)", flush=True)
+    return subprocess.call([sys.executable, "-m", "voila", str(folder), "--no-browser",
+                            f"--port={port}", "--Voila.ip=127.0.0.1"], cwd=folder)
+
+
 def run_notebook(source: Path, scale: str = "ci", device: str = "cpu", seed: int = 0,
                  data_root: str = "", out_dir: str | os.PathLike | None = None,
                  executed_root: Path | None = None) -> NotebookRun:
@@ -118,6 +147,10 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     reproduce.add_argument("--out", default=None,
                            help="output root for figures/ and tables/ (default depends on scale)")
     reproduce.add_argument("--list", action="store_true", help="list the notebooks and exit")
+    demo = commands.add_parser("demo", help="serve the widget demos with Voila on 127.0.0.1")
+    demo.add_argument("--scale", default="small", help="scale of the model the demos load")
+    demo.add_argument("--device", default="cpu")
+    demo.add_argument("--port", type=int, default=8866)
     training = commands.add_parser("train", help="train one paper's model (works under torchrun)")
     training.add_argument("--paper", required=True, help="paper whose recipe to run, e.g. lamba")
     training.add_argument("--model", required=True, help="model of that paper, e.g. lamba or sid_unet")
@@ -160,6 +193,8 @@ def _select(notebooks: dict[str, list[Path]], papers: list[str] | None) -> dict[
 
 def main(argv: list[str] | None = None) -> int:
     arguments = _parse_arguments(argv)
+    if arguments.command == "demo":
+        return serve_demos(arguments.scale, arguments.device, arguments.port)
     if arguments.command == "train":
         try:
             return _train(arguments)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from llve.reproduce import to_ipynb
+from llve.reproduce import prepare_interactive
 from llve.widgets import AMPLIFIER_LABELS
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -68,15 +68,8 @@ def free_port() -> int:
 
 def interactive_notebook(folder: Path) -> Path:
     """The demo as .ipynb with interactive=True injected after its parameters cell."""
-    import papermill
-
-    source = to_ipynb(NOTEBOOK, folder / "amplifier.source.ipynb")
-    notebook = folder / "amplifier.ipynb"
-    papermill.execute_notebook(str(source), str(notebook), prepare_only=True, kernel_name="python3",
-                               parameters={"interactive": True, "scale": "ci", "device": "cpu",
-                                           "seed": 0, "out_dir": str(folder / "outputs")})
-    source.unlink()
-    return notebook
+    return prepare_interactive(NOTEBOOK, folder / "amplifier.ipynb", scale="ci", device="cpu",
+                               out_dir=folder / "outputs")
 
 
 def wait_for_port(port: int, server: subprocess.Popen, log: Path) -> None:
