@@ -641,3 +641,21 @@ def st_rred(
     :func:`st_rred_components`.
     """
     return st_rred_components(prediction, target, data_range, crop_border, reduction)["st_rred"]
+
+
+def colour_cast(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Green-magenta colour cast of RGB ``prediction`` relative to ``target``, per item (shape N).
+
+    ``mean(G − (R + B)/2)`` of the prediction minus the same of the target, in the inputs' units:
+    positive is greener than the target, negative more magenta. The Lamba paper's Fig. 9 shows
+    the naive mean amplifier producing green casts; this puts a number on it.
+    """
+    prediction, target = _check_pair(prediction, target, ndims=(4,))
+    if prediction.shape[-3] != 3:
+        raise InvalidInputError(f"colour_cast needs RGB images (C=3), got C={prediction.shape[-3]}")
+
+    def green_excess(image: torch.Tensor) -> torch.Tensor:
+        red, green, blue = image.double().unbind(-3)
+        return (green - (red + blue) / 2).flatten(1).mean(1)
+
+    return green_excess(prediction) - green_excess(target)

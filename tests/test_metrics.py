@@ -395,3 +395,16 @@ def test_st_rred_rgb_is_scored_on_bt601_luma_and_batches() -> None:
         metrics.st_rred(rgb_distorted[:, :1], rgb_reference[:, :1])
     with pytest.raises(InvalidInputError, match="prediction must be 5-D"):
         metrics.st_rred(rgb_distorted[0], rgb_reference[0])
+
+
+def test_colour_cast_sign_and_zero():
+    import torch
+
+    from llve.metrics import colour_cast
+
+    target = torch.full((1, 3, 8, 8), 0.5)
+    greener = target.clone()
+    greener[:, 1] += 0.1
+    assert colour_cast(target, target).item() == 0.0
+    assert abs(colour_cast(greener, target).item() - 0.1) < 1e-6  # float32 inputs
+    assert colour_cast(target, greener).item() < 0
