@@ -85,7 +85,7 @@ from llve.train import Phase, TrainConfig, TrainResult, TrainState, load_checkpo
 SID_RATIOS = (100, 250, 300)  # SID Sony's exposure ratios (0.1/0.04/0.033 s against 10/30 s)
 MS_SSIM_WEIGHT = 0.2  # released loss: L1 + 0.2·(1 − MS-SSIM)
 LAMP_THRESHOLD = 0.97  # sRGB value (every channel) from which a source pixel counts as a lamp
-LAMP_RADIANCE = 1000.0  # a lamp's radiance in units of the long exposure's white level
+LAMP_RADIANCE = 10.0  # a lamp's radiance in units of the long exposure's white level (see the module)
 GAMMAS = tuple(round(0.70 + 0.03 * step, 2) for step in range(21))  # Table 2 GT-GC: 0.70..1.30
 TRAINABLE_MODELS = ("lamba", "sid_unet")
 PATTERN = "RGGB"  # Sony's Bayer phase; the synthetic data use it too
