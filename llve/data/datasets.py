@@ -43,6 +43,7 @@ trained on GRBG/GBRG/BGGR crops half of the time. :class:`RawCrop` instead
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -83,7 +84,7 @@ LAYOUTS: dict[str, DatasetLayout] = {
         tree=("<root>/                      the SID folder, or a data root holding SID/\n"
               "└── Sony/\n"
               "    ├── short/               short exposures: 00001_00_0.1s.ARW, ...\n"
-              "    └── long/                long exposures (ground truth): 00001_00_10s.ARW, ..."),
+              "    └── long/                long exposures (target): 00001_00_10s.ARW, ..."),
         required={"Sony/short": "*.ARW", "Sony/long": "*.ARW"},
         folder_names=("SID",),
     ),
@@ -270,9 +271,11 @@ class SidSonyDataset(torch.utils.data.Dataset):
 
     Item keys: ``mosaic`` (float32 H×W, normalised, not amplified), ``ratio`` (float),
     ``target`` (float32 H×W×3 sRGB in [0, 1]), ``scene``, ``pattern``, ``excluded_from_scores``,
-    ``short_path``, ``long_path``. With ``cache_dir`` each long exposure's rendering (LibRaw's
-    AHD demosaic, about 2 s at 4256×2848) is stored once as 16-bit ``.npy`` and memory-mapped
-    afterwards, so a training crop reads only its own rows.
+    ``white_balance`` and ``camera_to_srgb`` (the short exposure's, for viewing it with
+    ``llve.data.isp.render_srgb``), ``short_path``, ``long_path``. With ``cache_dir`` each long
+    exposure's rendering (LibRaw's AHD demosaic, about 2 s at 4256×2848) is stored once as
+    16-bit ``.npy`` (named by the file's stem and a key of its path, size and time) and
+    memory-mapped afterwards, so a training crop reads only its own rows.
     """
 
     def __init__(self, root: str | os.PathLike, split: str = "train",
@@ -314,13 +317,15 @@ class SidSonyDataset(torch.utils.data.Dataset):
         return {"mosaic": mosaic, "ratio": pair.ratio, "target": _as_unit_float(target),
                 "scene": pair.scene, "pattern": raw.pattern,
                 "excluded_from_scores": pair.excluded_from_scores,
+                "white_balance": np.asarray(raw.white_balance),
+                "camera_to_srgb": raw.camera_to_srgb,
                 "short_path": str(pair.short), "long_path": str(pair.long)}
 
     def _target(self, long: Path) -> np.ndarray:
         """The long exposure's sRGB (float32), or its cached 16-bit copy (memory-mapped)."""
         if self.cache_dir is None:
             return sid_ground_truth(long)
-        cached = self.cache_dir / f"{long.stem}.npy"
+        cached = self.cache_dir / f"{long.stem}-{_file_key(long)}.npy"
         if not cached.is_file():
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             rendered = np.round(sid_ground_truth(long) * 65535).astype(np.uint16)
@@ -328,6 +333,14 @@ class SidSonyDataset(torch.utils.data.Dataset):
             np.save(temporary, rendered)
             os.replace(temporary, cached)  # atomic: DataLoader workers may race to write it
         return np.load(cached, mmap_mode="r")
+
+
+def _file_key(path: Path) -> str:
+    """A short key of a file's identity (resolved path, size, modification time): a cached
+    rendering is never reused for another file of the same name or a replaced one."""
+    status = path.stat()
+    identity = f"{path.resolve()}|{status.st_size}|{status.st_mtime_ns}"
+    return hashlib.sha1(identity.encode()).hexdigest()[:12]
 
 
 def _as_unit_float(image: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from torch import nn
 from llve.complexity import count_macs, count_parameters, device_name, peak_memory
 from llve.errors import InvalidInputError
 from llve.metrics import psnr
-from llve.models.lamba import MULTIPLE, Lamba, LambaInference, pad_mosaic, unshuffle_mosaic
+from llve.models.lamba import MULTIPLE, Lamba, LambaInference, pad_mosaic
 from llve.models.lamba import build as build_lamba
 from llve.models.sid_unet import SidUnet, SidUnetOnMosaic
 from llve.models.sid_unet import build as build_sid
@@ -108,8 +108,7 @@ def _inference_stage_times(network: LambaInference, mosaic: torch.Tensor,
 
     with torch.inference_mode():
         padded, crop = pad_mosaic(mosaic, pattern, multiple=MULTIPLE, to_pattern="RGGB")
-        half, medium_in, high_in = (unshuffle_mosaic(padded, factor, network.channels_last,
-                                                     network.dtype) for factor in (1, 4, 16))
+        half, medium_in, high_in = network.unshuffle(padded)
         mark("pack / unpack / other")
         low = network.lse(half)
         mark("LSE")
@@ -117,11 +116,9 @@ def _inference_stage_times(network: LambaInference, mosaic: torch.Tensor,
         mark("MSE")
         high = network.hse(high_in)
         mark("HSE")
-        expanded = network.fuse1(medium, high)
+        fused = network.fuse1(medium, high)  # up to its LeakyReLU + PixelShuffle(4)
         mark("Fuse 1")
-        fuse2_in = network.fuse2_input(low, expanded)  # the concatenation and Fuse 1's shuffle
-        mark("pack / unpack / other")
-        rgb = network.net.fuse2(fuse2_in)
+        rgb = network.fuse2(low, fused)
         mark("Fuse 2")
         network.output(rgb, crop)  # clamp + PixelShuffle(2) + crop
         mark("pack / unpack / other")
@@ -169,9 +166,8 @@ def block_runtime_shares(model: Lamba, height: int = 512, width: int = 512, repe
     """Measured share of the run time per block (the paper's Table 5) at H×W.
 
     ``form="inference"`` times ``LambaInference(model)`` stage by stage (LSE, MSE, HSE; Fuse 1
-    = its grouped and last convolutions; Fuse 2 = its convolution; the unshuffles, the
-    [LSE, Fuse 1] concatenation with Fuse 1's LeakyReLU + PixelShuffle, and the final clamp +
-    shuffle are ``pack / unpack / other``). ``form="training"`` times ``model`` itself with
+    up to its PixelShuffle; Fuse 2's convolution; the unshuffles of the mosaic and the final
+    clamp + PixelShuffle are ``pack / unpack / other``). ``form="training"`` times ``model`` itself with
     forward hooks (pack/unpack/other = the rest of its forward). Each stage is bracketed by
     device synchronisations; shares are medians over ``repeats`` forwards divided by their sum,
     so they add up to 1. Columns: block, median_s, share, paper_cpu_share, paper_gpu_share.
@@ -228,7 +224,7 @@ def parallel_branch_speedup(model: Lamba, height: int = 512, width: int = 512, r
     mosaic = speed_mosaic(height, width, device=device)
     with torch.inference_mode():
         padded, _ = pad_mosaic(mosaic, "RGGB", multiple=MULTIPLE, to_pattern="RGGB")
-        inputs = tuple(unshuffle_mosaic(padded, factor, True, dtype) for factor in (1, 4, 16))
+        inputs = sequential.unshuffle(padded)
 
         def encoders(network: LambaInference) -> Callable[[], object]:
             def run():

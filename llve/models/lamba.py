@@ -48,6 +48,9 @@ Differences from the released code, each for a reason:
 2. Inference form: ``fold_weight_norm`` materialises the weights once, which is what the paper
    means by testing "with no weight normalization"; the released demo keeps the weight-norm
    hooks and recomputes g·v/‖v‖ at every call (FACTS.md: 4.1 s -> 1.6 s at 4K on 2 cores).
+   ``LambaInference`` goes further (channels-last, single-pass unshuffles and shuffles, no
+   concatenation copies, optional bf16 and concurrent scale spaces): the same function to
+   float rounding, arranged for speed; the training modules stay the readable network.
 3. Augmentation (the data pipeline's job, recorded here): the code flips the unpacked mosaic,
    which changes the CFA phase of a training crop (a flipped RGGB crop is GRBG/GBRG/BGGR but is
    still unshuffled as RGGB); flip in packed space, or shift the crop by one pixel, instead.
@@ -390,22 +393,25 @@ def unshuffle_mosaic(mosaic: torch.Tensor, factor: int = 1, channels_last: bool 
     Channel ``(2a + b)·f² + f·i + j`` at (Y, X) holds ``mosaic[2f·Y + 2i + a, 2f·X + 2j + b]``:
     Bayer plane (a, b), then the f×f neighbourhood inside that plane, exactly the training
     form's two-stage unshuffle. The result is written once, straight into the requested memory
-    format and ``dtype``; the training form writes the 1/2-scale planes, then unshuffles them
-    again, then converts to channels-last inside the convolution (three passes over memory).
+    format and ``dtype``; the training form writes the 1/2-scale planes, unshuffles them again,
+    then converts to channels-last inside each convolution (three passes over memory).
     """
     n, _, height, width = mosaic.shape
     step = 2 * factor
-    grid = mosaic.reshape(n, height // step, factor, 2, width // step, factor, 2)  # N Y i a X j b
-    channels = 4 * factor * factor
-    shape = (n, height // step, width // step, channels) if channels_last else (
-        n, channels, height // step, width // step)
+    rows, columns, channels = height // step, width // step, 4 * factor * factor
+    shape = (n, rows, columns, channels) if channels_last else (n, channels, rows, columns)
     out = torch.empty(shape, dtype=dtype or mosaic.dtype, device=mosaic.device)
-    if channels_last:
-        out.view(n, height // step, width // step, 2, 2, factor, factor).copy_(
-            grid.permute(0, 1, 4, 3, 6, 2, 5))
+    if factor == 1 and channels_last:
+        # One strided copy per Bayer plane: a single 4-D copy would run an inner loop of 2.
+        for a in range(2):
+            for b in range(2):
+                out[..., 2 * a + b].copy_(mosaic[:, 0, a::2, b::2])
         return out.permute(0, 3, 1, 2)  # N×C×h×w with channels-last strides
-    out.view(n, 2, 2, factor, factor, height // step, width // step).copy_(
-        grid.permute(0, 3, 6, 2, 5, 1, 4))
+    grid = mosaic.reshape(n, rows, factor, 2, columns, factor, 2)  # N Y i a X j b
+    if channels_last:
+        out.view(n, rows, columns, 2, 2, factor, factor).copy_(grid.permute(0, 1, 4, 3, 6, 2, 5))
+        return out.permute(0, 3, 1, 2)
+    out.view(n, 2, 2, factor, factor, rows, columns).copy_(grid.permute(0, 3, 6, 2, 5, 1, 4))
     return out
 
 
@@ -417,6 +423,14 @@ def _pixel_shuffle_source(x: torch.Tensor, factor: int) -> torch.Tensor:
 def _pixel_shuffle_target(y: torch.Tensor, factor: int) -> torch.Tensor:
     """N×C×(h·r)×(w·r) viewed as N×C×h×r×w×r, the shape ``_pixel_shuffle_source`` gives."""
     return y.unflatten(2, (y.shape[2] // factor, factor)).unflatten(4, (y.shape[3] // factor, factor))
+
+
+def _pixel_shuffle_last_order(channels: int, factor: int) -> torch.Tensor:
+    """Channel permutation (c, i, j) -> (i, j, c): index k of the new order is old channel
+    ``perm[k]``. With it a channels-last PixelShuffle copies runs of r·C contiguous values."""
+    out = channels // factor ** 2
+    return torch.tensor([c * factor ** 2 + i * factor + j
+                         for i in range(factor) for j in range(factor) for c in range(out)])
 
 
 _BRANCH_THREADS: dict[str, object] = {}  # one shared thread pool for the CPU branch tasks
@@ -441,10 +455,13 @@ class LambaInference(nn.Module):
     """The inference form of a ``Lamba``: the same function, arranged for speed.
 
     ``LambaInference(model)(mosaic, pattern)`` returns what ``model(mosaic, pattern)`` returns
-    (float32 sRGB N×3×H×W in [0, 1]; max abs difference < 1e-5 in float32, tested), computed
-    from a weight-norm-folded copy of ``model`` (``fold_weight_norm``; ``model`` itself is not
-    changed) under ``torch.inference_mode``. What it does differently, all outside the
-    training modules so that those stay the readable paper network:
+    (float32 sRGB N×3×H×W in [0, 1], NCHW; max abs difference < 1e-5 in float32, tested),
+    computed from a weight-norm-folded copy of ``model`` (``self.net``, a plain ``Lamba``
+    from ``fold_weight_norm``; ``model`` itself is not changed) under
+    ``torch.inference_mode``. The stages are methods
+    named after the paper's blocks (``lse``, ``mse``, ``hse``, ``fuse1``, ``fuse2``, ``output``)
+    so they can be timed one by one. What it does differently from the training form, all
+    outside the training modules so that those stay the readable paper network:
 
     * ``channels_last`` (default): weights and activations in NHWC, which oneDNN convolutions
       on CPU want (the training form's NCHW tensors are converted inside every convolution).
@@ -454,8 +471,10 @@ class LambaInference(nn.Module):
       one on MSE's and one on HSE's features, with the shuffle moved into their weights
       (grouped(shuffle(cat(m, h)), W) = grouped(m, W[:, 0::2]) + grouped(h, W[:, 1::2])):
       no concatenation, no shuffled copy.
-    * Fuse 1's LeakyReLU + PixelShuffle(4) are one pass that writes into the second half of
-      Fuse 2's input; LSE's output is copied into the first half (no ``torch.cat``).
+    * Fuse 1's last convolution has its output channels reordered (c, i, j) -> (i, j, c), so
+      its LeakyReLU + PixelShuffle(4) is one channels-last pass over runs of 48 values.
+    * Fuse 2 on [LSE, Fuse 1] is computed as conv(LSE, W[:, :12]) + conv(Fuse 1, W[:, 12:]):
+      no concatenated 24-channel copy at 1/2 scale.
     * Fuse 2's clamp + PixelShuffle(2) are one pass into the float32 output.
     * In-place LeakyReLU and residual additions.
     * ``dtype=torch.bfloat16`` (CPU with AVX-512 BF16/AMX, or GPU) or ``torch.float16`` (GPU):
@@ -467,10 +486,10 @@ class LambaInference(nn.Module):
       task synchronously. Whether this helps depends on the device: measure
       (``llve.experiments.lamba_speed.parallel_branch_speedup``).
 
-    Call ``torch.set_num_threads`` yourself (the benchmark reports the count). Output memory
-    is a fresh float32 tensor; on Linux ``THP_MEM_ALLOC_ENABLE=1`` in the environment before
-    torch starts lets its allocator use transparent huge pages, which makes the ~1.5 GB of
-    fresh activations per 4K frame much cheaper to fault in.
+    Call ``torch.set_num_threads`` yourself (the benchmark reports the count). On Linux,
+    ``THP_MEM_ALLOC_ENABLE=1`` in the environment before torch starts lets PyTorch's CPU
+    allocator use transparent huge pages, which makes the ~1 GB of fresh activations per 4K
+    frame much cheaper to fault in (``benchmarks/lamba_speed.py`` sets it).
     """
 
     def __init__(self, model: Lamba, channels_last: bool = True,
@@ -479,21 +498,28 @@ class LambaInference(nn.Module):
         if dtype not in (torch.float32, torch.bfloat16, torch.float16):
             raise InvalidInputError(f"dtype must be float32, bfloat16 or float16, got {dtype}")
         net = fold_weight_norm(model).eval().requires_grad_(False).to(dtype=dtype)
-        if channels_last:
-            net = net.to(memory_format=torch.channels_last)
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        net = net.to(memory_format=memory_format)
         self.net = net
         self.channels_last = channels_last
         self.dtype = dtype
         self.parallel = parallel
-        grouped = net.fuse1.grouped
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+        def weight(name: str, tensor: torch.Tensor) -> None:
+            self.register_buffer(name, tensor.contiguous(memory_format=memory_format)
+                                 if tensor.ndim == 4 else tensor.contiguous(), persistent=False)
+
         # Channel shuffle moved into the weights: even shuffled inputs are MSE's, odd are HSE's.
-        self.register_buffer("fuse1_medium_weight",
-                             grouped.weight[:, 0::2].contiguous(memory_format=memory_format),
-                             persistent=False)
-        self.register_buffer("fuse1_high_weight",
-                             grouped.weight[:, 1::2].contiguous(memory_format=memory_format),
-                             persistent=False)
+        grouped, expand, fuse2 = net.fuse1.grouped, net.fuse1.expand, net.fuse2
+        weight("fuse1_medium_weight", grouped.weight[:, 0::2])
+        weight("fuse1_high_weight", grouped.weight[:, 1::2])
+        order = (_pixel_shuffle_last_order(expand.out_channels, 4) if channels_last
+                 else torch.arange(expand.out_channels)).to(expand.weight.device)
+        weight("fuse1_expand_weight", expand.weight[order])
+        weight("fuse1_expand_bias", expand.bias[order])
+        low_channels = net.lse.out_channels
+        weight("fuse2_low_weight", fuse2.weight[:, :low_channels])
+        weight("fuse2_fused_weight", fuse2.weight[:, low_channels:])
 
     def extra_repr(self) -> str:
         return f"channels_last={self.channels_last}, dtype={self.dtype}, parallel={self.parallel}"
@@ -503,13 +529,18 @@ class LambaInference(nn.Module):
             return self.restore(mosaic, pattern)
 
     def restore(self, mosaic: torch.Tensor, pattern: str = "RGGB") -> torch.Tensor:
-        """The forward without its ``inference_mode`` context (for ``torch.compile``)."""
+        """The forward without its ``inference_mode`` context."""
         _check_unpacked(mosaic)
         padded, crop = pad_mosaic(mosaic, pattern, multiple=MULTIPLE, to_pattern="RGGB")
-        half, medium_in, high_in = (
-            unshuffle_mosaic(padded, factor, self.channels_last, self.dtype) for factor in (1, 4, 16))
+        half, medium_in, high_in = self.unshuffle(padded)
         low, medium, high = self.encoders(half, medium_in, high_in)
-        return self.fuse(low, medium, high, crop)
+        rgb = self.fuse2(low, self.fuse1(medium, high))
+        return self.output(rgb, crop)
+
+    def unshuffle(self, padded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The inputs of LSE (1/2 scale), MSE (1/8) and HSE (1/32) from the padded mosaic."""
+        return tuple(unshuffle_mosaic(padded, factor, self.channels_last, self.dtype)
+                     for factor in (1, 4, 16))
 
     # The three scale spaces -----------------------------------------------------------
 
@@ -556,52 +587,43 @@ class LambaInference(nn.Module):
 
     # Fusion -------------------------------------------------------------------------------
 
-    def fuse(self, low: torch.Tensor, medium: torch.Tensor, high: torch.Tensor,
-             crop: tuple[int, int, int, int]) -> torch.Tensor:
-        """Fuse 1 and Fuse 2 from the three encoder outputs to the cropped float32 output."""
-        return self.fuse2(self.fuse2_input(low, self.fuse1(medium, high)), crop)
-
     def fuse1(self, medium: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
-        """Fuse 1 up to its last convolution: 192 channels at 1/8, before LeakyReLU + shuffle."""
+        """Fuse 1: MSE and HSE features at 1/8 -> 12 channels at 1/2 (after its PixelShuffle)."""
         block = self.net.fuse1
         grouped = block.grouped
         x = F.conv2d(medium, self.fuse1_medium_weight, grouped.bias, padding=grouped.padding,
                      groups=grouped.groups)
         x = x.add_(F.conv2d(high, self.fuse1_high_weight, None, padding=grouped.padding,
                             groups=grouped.groups))
-        return block.expand(x)
+        x = F.conv2d(x, self.fuse1_expand_weight, self.fuse1_expand_bias,
+                     padding=block.expand.padding)
+        if not self.channels_last:
+            return F.pixel_shuffle(F.leaky_relu(x, block.negative_slope, inplace=True), 4)
+        # Channels (i, j, c): LeakyReLU while copying [N, Y, X, i, j·c] -> [N, Y, i, X, j·c].
+        n, channels, rows, columns = x.shape
+        out = torch.empty(n, rows, 4, columns, 4 * channels // 16, dtype=x.dtype, device=x.device)
+        source = x.permute(0, 2, 3, 1).view(n, rows, columns, 4, 4 * channels // 16)
+        if x.dtype == torch.float32:
+            torch.ops.aten.leaky_relu.out(source.transpose(2, 3), block.negative_slope, out=out)
+        else:  # a strided reduced-precision LeakyReLU is slow on CPU: rectify, then copy
+            F.leaky_relu(x, block.negative_slope, inplace=True)
+            out.copy_(source.transpose(2, 3))
+        return out.view(n, 4 * rows, 4 * columns, channels // 16).permute(0, 3, 1, 2)
 
-    def fuse2_input(self, low: torch.Tensor, expanded: torch.Tensor) -> torch.Tensor:
-        """Fuse 2's input [LSE, Fuse 1]: LSE copied in, Fuse 1's LeakyReLU + PixelShuffle(4)
-        written straight into the second half (the training form's ``torch.cat``)."""
-        n, low_channels, height, width = low.shape
-        x = self._empty(n, low_channels + expanded.shape[1] // 16, height, width, low)
-        x[:, :low_channels].copy_(low)
-        torch.ops.aten.leaky_relu.out(_pixel_shuffle_source(expanded, 4),
-                                      self.net.fuse1.negative_slope,
-                                      out=_pixel_shuffle_target(x[:, low_channels:], 4))
-        return x
-
-    def fuse2(self, fuse2_in: torch.Tensor, crop: tuple[int, int, int, int]) -> torch.Tensor:
-        """Fuse 2's convolution, then clamp + PixelShuffle(2) in one pass, cropped, float32."""
-        return self.output(self.net.fuse2(fuse2_in), crop)
+    def fuse2(self, low: torch.Tensor, fused: torch.Tensor) -> torch.Tensor:
+        """Fuse 2's convolution of [LSE, Fuse 1], as the sum of one convolution of each."""
+        conv = self.net.fuse2
+        rgb = F.conv2d(low, self.fuse2_low_weight, conv.bias, padding=conv.padding)
+        return rgb.add_(F.conv2d(fused, self.fuse2_fused_weight, None, padding=conv.padding))
 
     @staticmethod
     def output(rgb: torch.Tensor, crop: tuple[int, int, int, int]) -> torch.Tensor:
         """12 channels at 1/2 -> clamp + PixelShuffle(2) in one pass -> cropped float32 RGB."""
+        rgb = rgb.float()  # reduced precision: convert first (a strided converting copy is slow)
         n, channels, height, width = rgb.shape
         out = torch.empty(n, channels // 4, 2 * height, 2 * width, device=rgb.device)
-        if rgb.dtype == out.dtype:
-            torch.clamp(_pixel_shuffle_source(rgb, 2), 0.0, 1.0, out=_pixel_shuffle_target(out, 2))
-        else:  # clamp's out= does not convert: clamp in place, then convert while shuffling
-            _pixel_shuffle_target(out, 2).copy_(_pixel_shuffle_source(rgb.clamp_(0.0, 1.0), 2))
+        torch.clamp(_pixel_shuffle_source(rgb, 2), 0.0, 1.0, out=_pixel_shuffle_target(out, 2))
         return crop_output(out, crop)
-
-    def _empty(self, n: int, channels: int, height: int, width: int, like: torch.Tensor):
-        if self.channels_last:
-            return torch.empty(n, height, width, channels, dtype=like.dtype,
-                               device=like.device).permute(0, 3, 1, 2)
-        return torch.empty(n, channels, height, width, dtype=like.dtype, device=like.device)
 
 
 def inference_form(model: Lamba, channels_last: bool = True, dtype: torch.dtype = torch.float32,

@@ -107,7 +107,8 @@ report.record(patterns_seen=sorted(patterns), augmentation_kinds=len(kinds))
 # learning rate to 2e-3 because its schedule is thousands of times shorter than the paper's).
 
 # %%
-# NBVAL_IGNORE_OUTPUT  (progress lines differ when a finished run is reused)
+# NBVAL_IGNORE_OUTPUT
+# (progress lines differ when a finished run is reused)
 results = {name: experiment.train_model(name, scale, seed, device, data_root=data_root)
            for name in experiment.TRAINABLE_MODELS}
 
@@ -117,7 +118,8 @@ report.figure("training_curves", figure, caption=f"Training loss (one batch per 
               f"Lamba (L1 + 0.2·(1 − MS-SSIM)) and the SID U-Net (L1) at scale '{scale}'.")
 
 # %%
-# NBVAL_IGNORE_OUTPUT  (wall times)
+# NBVAL_IGNORE_OUTPUT
+# (wall times differ between runs)
 summary = experiment.training_summary(results)
 report.table("training", summary, caption=f"Training at scale '{scale}': steps, mean of the first "
              "and of the last three logged losses, training time (summed over resumed runs) "
@@ -150,5 +152,6 @@ report.figure("restorations", figure, caption="Held-out synthetic scenes at rati
 
 # %%
 scores = {name: experiment.evaluate(model, test_set) for name, model in models.items()}
-report.record(**{f"{name}_test_psnr": float(frame["psnr"].mean()) for name, frame in scores.items()})
+report.record(**{f"{name}_test_psnr": float(frame["psnr"].mean())
+                 for name, frame in scores.items()})
 {name: round(float(frame["psnr"].mean()), 2) for name, frame in scores.items()}
