@@ -120,6 +120,9 @@ def run_notebook(source: Path, scale: str = "ci", device: str = "cpu", seed: int
     parameters = {"scale": scale, "device": device, "seed": seed, "data_root": data_root,
                   "out_dir": str(root), "interactive": False}
     os.environ.setdefault("LLVE_PROGRESS", "lines")  # kernels inherit it: no live bars headless
+    # Idle OpenMP threads spin by default; on a 2-core machine shared with the notebook server
+    # that slowed kernels 2-20x (measured). Sleeping idle threads cost almost nothing here.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     started = time.perf_counter()
     error = None
     try:

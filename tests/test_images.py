@@ -70,3 +70,12 @@ def test_stereo_pair_disparity_is_a_real_two_view_warp():
     # left[y, x] ≈ right[y, x - d]: 22.4 dB measured (occlusions, lighting) vs 12.6 dB unwarped
     assert _psnr(warped[valid], left[valid]) > 20.0
     assert _psnr(right, left) < 14.0
+
+
+def test_gray_images_keep_their_shape():
+    from llve.data.images import GRAY_IMAGE_NAMES, clean_image
+
+    for name in GRAY_IMAGE_NAMES:
+        image = clean_image(name)
+        assert image.ndim == 3 and image.shape[-1] == 3 and min(image.shape[:2]) > 100, name
+        assert image.std() > 0.01, name  # a real picture, not a constant strip

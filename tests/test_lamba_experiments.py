@@ -1,6 +1,7 @@
 """Lamba's workflow: synthetic batches, training recipe, evaluation protocol, paper numbers."""
 
 import math
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -105,8 +106,7 @@ def test_training_writes_checkpoints_and_resumes_exactly(name, tmp_path):
     assert [path.name for path in checkpoints] == ["step_00000002.pt", "step_00000004.pt"]
     assert math.isfinite(uninterrupted.log[-1][f"{name}/loss"])
 
-    interrupted = tmp_path / "b"
-    experiment.train_model(name, "ci", seed=0, device="cpu", out_dir=interrupted, resume=False)
+    interrupted = shutil.copytree(tmp_path / "a", tmp_path / "b")
     find_checkpoints(interrupted)[-1].unlink()  # as if killed after the step-2 checkpoint
     resumed = experiment.train_model(name, "ci", seed=0, device="cpu", out_dir=interrupted)
     assert resumed.resumed_from.name == "step_00000002.pt" and resumed.step == 4

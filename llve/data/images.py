@@ -56,7 +56,9 @@ def _load_uint8(name: str) -> np.ndarray:
     else:
         raise UnknownNameError(f"unknown image {name!r}; expected one of {IMAGE_NAMES} "
                                "(or use procedural_scene for synthetic scenes)")
-    image = np.ascontiguousarray(image[..., :3])
+    if image.ndim == 3:
+        image = image[..., :3]  # drop an alpha channel; gray images are 2-D and stay whole
+    image = np.ascontiguousarray(image)
     image.setflags(write=False)
     return image
 
