@@ -102,8 +102,8 @@ def synthetic_demo_images(size: int = 256, seed: int = 0,
     """One procedural night scene as SID-like dark frames at ``ratios``.
 
     The recipe the Lamba model trains on (``llve.experiments.lamba``): Brooks unprocessing, lamps
-    (clipped source pixels) at 1000× the white level, so they saturate the short exposure as
-    street lamps do, and ELD noise. One camera and one noise draw serve every ratio, so only the
+    (clipped source pixels) at ``LAMP_RADIANCE`` times the white level, clipped in the long
+    exposure as street lamps are, and ELD noise. One camera and one noise draw serve every ratio, so only the
     light changes between them.
     """
     rng = np.random.default_rng(seed)

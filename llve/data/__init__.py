@@ -3,7 +3,8 @@
 Submodules: ``raw`` (read_raw, pack, unpack, write_dng, noise_statistics), ``isp`` (viewing
 pipeline and SID's ground truth), ``images`` (offline clean sources), ``synth`` (unprocessing +
 ELD / Poisson-Gaussian noise, dark pairs), ``video`` (static/dynamic clips, real video),
-``calibration`` (synthetic vs real dark-frame noise).
+``calibration`` (synthetic vs real dark-frame noise), ``datasets`` (real dataset loaders and
+their layout checks).
 """
 
 from __future__ import annotations

@@ -115,6 +115,17 @@ SCALE_SETTINGS: dict[str, dict[str, Any]] = {
 }
 
 
+SPEED_SIZES: dict[str, tuple[int, int]] = {"ci": (256, 256), "small": (2848, 4256),
+                                           "paper": (2848, 4256)}
+"""Mosaic size (H, W) of the efficiency measurements per scale: the SID Sony sensor, the paper's
+"4K" image, except at ``ci`` where seconds matter more than the size."""
+
+
+def benchmark_size(scale: str = "small") -> tuple[int, int]:
+    """(height, width) at which Table 1's memory/latency and Table 5 are measured at ``scale``."""
+    return SPEED_SIZES[resolve_scale(scale).name]
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Everything a Lamba training run at one scale uses (``recipe(scale)`` builds it)."""

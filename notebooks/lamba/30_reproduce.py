@@ -47,7 +47,7 @@ from llve.scales import resolve_device, resolve_scale
 device = str(resolve_device(device))
 settings = resolve_scale(scale)
 report = Reporter("lamba", "30_reproduce", scale=scale, seed=seed, device=device, out_dir=out_dir)
-height, width = lamba_speed.benchmark_size(scale)
+height, width = experiment.benchmark_size(scale)
 repeats = settings.benchmark_repeats
 test_set = experiment.synthetic_test_set(scale, seed)
 trained = {"Lamba (ours)": experiment.load_or_train("lamba", scale, seed, device),
