@@ -46,11 +46,14 @@ def shown_factor(demo):
     return float(match.group(1)) if match.group(1) else None
 
 
-def test_synthetic_frames_are_dark_with_saturated_lamps(frames):
+def test_synthetic_frames_are_dark_with_bright_lamps(frames):
     frame = frames[synthetic_name(300)]
     assert frame.mosaic.shape == (64, 64) and frame.exposure_ratio == 300
     assert np.median(frame.mosaic) < 0.01
-    assert (frame.mosaic >= 1.0).any()  # lamps saturate even the short exposure
+    # Lamps (10x the long exposure's white level) stand far above the dark scene even at ratio
+    # 300, and are clipped in the well-exposed reference.
+    assert frame.mosaic.max() > 20 * np.median(frame.mosaic)
+    assert (frame.reference >= 0.99).any()
 
 
 def test_demo_state_factor_is_proportional_to_m_below_the_clamp(frames, model):

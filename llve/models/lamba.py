@@ -209,7 +209,10 @@ class HigherScaleEncoder(nn.Module):
 
     def encode(self, unshuffled: torch.Tensor) -> torch.Tensor:
         """The HSE after its pixel unshuffle: 1024 channels at 1/32 -> 64 channels at 1/8."""
-        x = self.reduce(unshuffled)
+        return self.refine(self.reduce(unshuffled))
+
+    def refine(self, x: torch.Tensor) -> torch.Tensor:
+        """The RDB* chain with its global residual, then PixelShuffle + conv up to 1/8 scale."""
         outputs, y = [], x
         for block in self.blocks:
             y = block(y)
@@ -455,7 +458,7 @@ class LambaInference(nn.Module):
     """The inference form of a ``Lamba``: the same function, arranged for speed.
 
     ``LambaInference(model)(mosaic, pattern)`` returns what ``model(mosaic, pattern)`` returns
-    (float32 sRGB N×3×H×W in [0, 1], NCHW; max abs difference < 1e-5 in float32, tested),
+    (float32 sRGB N×3×H×W in [0, 1]; max abs difference < 1e-5 in float32, tested),
     computed from a weight-norm-folded copy of ``model`` (``self.net``, a plain ``Lamba``
     from ``fold_weight_norm``; ``model`` itself is not changed) under
     ``torch.inference_mode``. The stages are methods
@@ -475,7 +478,12 @@ class LambaInference(nn.Module):
       its LeakyReLU + PixelShuffle(4) is one channels-last pass over runs of 48 values.
     * Fuse 2 on [LSE, Fuse 1] is computed as conv(LSE, W[:, :12]) + conv(Fuse 1, W[:, 12:]):
       no concatenated 24-channel copy at 1/2 scale.
-    * Fuse 2's clamp + PixelShuffle(2) are one pass into the float32 output.
+    * Fuse 2's output channels are reordered the same way, so its clamp + PixelShuffle(2) is
+      one pass into the float32 output, which is then channels-last like the activations (a
+      channels-last network's output; the values are the training form's, ``.contiguous()``
+      gives NCHW memory, ``out[0].permute(1, 2, 0)`` is already an H×W×3 array's layout).
+    * HSE's first convolution (1024 -> 128 channels, one output per group), which oneDNN runs
+      slowly, is a depthwise convolution followed by a sum over each group's channels.
     * In-place LeakyReLU and residual additions.
     * ``dtype=torch.bfloat16`` (CPU with AVX-512 BF16/AMX, or GPU) or ``torch.float16`` (GPU):
       weights and activations in that type, output float32. Not the same function: report
@@ -517,9 +525,16 @@ class LambaInference(nn.Module):
                  else torch.arange(expand.out_channels)).to(expand.weight.device)
         weight("fuse1_expand_weight", expand.weight[order])
         weight("fuse1_expand_bias", expand.bias[order])
+        # Fuse 2's output channels reordered too, (c, i, j) -> (i, j, c), for the same reason.
+        order = (_pixel_shuffle_last_order(fuse2.out_channels, 2) if channels_last
+                 else torch.arange(fuse2.out_channels)).to(fuse2.weight.device)
         low_channels = net.lse.out_channels
-        weight("fuse2_low_weight", fuse2.weight[:, :low_channels])
-        weight("fuse2_fused_weight", fuse2.weight[:, low_channels:])
+        weight("fuse2_low_weight", fuse2.weight[order, :low_channels])
+        weight("fuse2_fused_weight", fuse2.weight[order, low_channels:])
+        weight("fuse2_bias", fuse2.bias[order])
+        grouped = net.hse.reduce[0]  # one output per group: as a depthwise conv + group sums
+        weight("hse_depthwise_weight", grouped.weight.reshape(grouped.in_channels, 1,
+                                                              *grouped.kernel_size))
 
     def extra_repr(self) -> str:
         return f"channels_last={self.channels_last}, dtype={self.dtype}, parallel={self.parallel}"
@@ -553,7 +568,19 @@ class LambaInference(nn.Module):
         return block.conv2(y).add_(unshuffled)
 
     def hse(self, unshuffled: torch.Tensor) -> torch.Tensor:
-        return self.net.hse.encode(unshuffled)
+        encoder = self.net.hse
+        grouped, dense = encoder.reduce
+        if self.channels_last and unshuffled.device.type == "cpu":
+            # oneDNN runs a grouped convolution with one output per group slowly on CPU (about
+            # 2 GFLOP/s here); a depthwise convolution, then a sum over each group's input
+            # channels, is the same sum and twice as fast.
+            y = F.conv2d(unshuffled, self.hse_depthwise_weight, None, padding=grouped.padding,
+                         groups=grouped.in_channels)
+            y = y.permute(0, 2, 3, 1).unflatten(3, (grouped.groups, -1)).sum(-1)
+            x = y.add_(grouped.bias).permute(0, 3, 1, 2)
+        else:
+            x = grouped(unshuffled)
+        return encoder.refine(dense(x))
 
     def encoders(self, half: torch.Tensor, medium_in: torch.Tensor,
                  high_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -612,17 +639,24 @@ class LambaInference(nn.Module):
 
     def fuse2(self, low: torch.Tensor, fused: torch.Tensor) -> torch.Tensor:
         """Fuse 2's convolution of [LSE, Fuse 1], as the sum of one convolution of each."""
-        conv = self.net.fuse2
-        rgb = F.conv2d(low, self.fuse2_low_weight, conv.bias, padding=conv.padding)
-        return rgb.add_(F.conv2d(fused, self.fuse2_fused_weight, None, padding=conv.padding))
+        padding = self.net.fuse2.padding
+        rgb = F.conv2d(low, self.fuse2_low_weight, self.fuse2_bias, padding=padding)
+        return rgb.add_(F.conv2d(fused, self.fuse2_fused_weight, None, padding=padding))
 
-    @staticmethod
-    def output(rgb: torch.Tensor, crop: tuple[int, int, int, int]) -> torch.Tensor:
+    def output(self, rgb: torch.Tensor, crop: tuple[int, int, int, int]) -> torch.Tensor:
         """12 channels at 1/2 -> clamp + PixelShuffle(2) in one pass -> cropped float32 RGB."""
         rgb = rgb.float()  # reduced precision: convert first (a strided converting copy is slow)
         n, channels, height, width = rgb.shape
-        out = torch.empty(n, channels // 4, 2 * height, 2 * width, device=rgb.device)
-        torch.clamp(_pixel_shuffle_source(rgb, 2), 0.0, 1.0, out=_pixel_shuffle_target(out, 2))
+        if not self.channels_last:
+            out = torch.empty(n, channels // 4, 2 * height, 2 * width, device=rgb.device)
+            torch.clamp(_pixel_shuffle_source(rgb, 2), 0.0, 1.0,
+                        out=_pixel_shuffle_target(out, 2))
+            return crop_output(out, crop)
+        # Channels (i, j, c): copy [N, y, x, i, j·c] -> [N, y, i, x, j·c], a channels-last image.
+        out = torch.empty(n, height, 2, width, channels // 2, device=rgb.device)
+        source = rgb.permute(0, 2, 3, 1).view(n, height, width, 2, channels // 2)
+        torch.clamp(source.transpose(2, 3), 0.0, 1.0, out=out)
+        out = out.view(n, 2 * height, 2 * width, channels // 4).permute(0, 3, 1, 2)
         return crop_output(out, crop)
 
 

@@ -177,16 +177,17 @@ report.figure("scale_spaces", figure, caption="An amplified dark mosaic and one 
 # (finer where dark pixels live), and the weights fall from 1 to 10⁻⁵ across the 127 bins.
 
 # %%
-centres = np.sqrt(np.maximum(amplifier.BIN_EDGES[:-1], 1e-6) * amplifier.BIN_EDGES[1:])
+edges, weights = amplifier.BIN_EDGES.numpy(), amplifier.BIN_WEIGHTS.numpy()
+centres = np.sqrt(np.maximum(edges[:-1], 1e-6) * edges[1:])  # geometric bin centres
 figure, axes = plt.subplots(1, 2, figsize=(11, 3.4))
-axes[0].plot(np.arange(len(amplifier.BIN_EDGES)), amplifier.BIN_EDGES, ".")
+axes[0].plot(np.arange(len(edges)), edges, ".")
 axes[0].set(yscale="log", xlabel="edge index k", ylabel="bin edge (normalised intensity)",
             title="Eq. 6: 128 log-spaced edges")
-axes[1].loglog(centres, amplifier.BIN_WEIGHTS, ".")
+axes[1].loglog(centres, weights, ".")
 axes[1].set(xlabel="bin centre (normalised intensity)", ylabel="weight",
             title="Eq. 7: weights 1 → 1e-5 (saturated pixels: 0)")
 figure.tight_layout()
 report.figure("amplifier_bins", figure, caption="The amplifier's bin edges and weights as "
               "released (FACTS.md): 128 edges (2^(8k/127) - 1)/255, weights 10^(5k/126)/1e5 reversed.")
-report.record(bin_edges=len(amplifier.BIN_EDGES), bin_weights=len(amplifier.BIN_WEIGHTS),
+report.record(bin_edges=len(edges), bin_weights=len(weights),
               factor_of_constant_image=float(amplifier.estimate_amplification(np.full((64, 64), 1e-3), m=0.5)))
