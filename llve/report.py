@@ -270,15 +270,17 @@ class Reporter:
                          to_json(self._meta("figure", figure_id, caption)))
         return path
 
-    def record(self, **numbers: Any) -> dict[str, Any]:
-        """Keep numbers the notebook tests assert on (``<notebook>.numbers.json``)."""
+    def record(self, **numbers: Any) -> None:
+        """Keep numbers the notebook tests assert on (``<notebook>.numbers.json``).
+
+        Returns nothing, so a notebook cell ending in ``report.record(...)`` prints nothing
+        (the numbers may include timings, which would make re-runs differ)."""
         for name, value in numbers.items():
             if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
                 value = value.item()
             self.numbers[name] = value
         write_atomically(self.tables_dir / f"{self.notebook}.numbers.json",
                          to_json({"scale": self.scale, "seed": self.seed, **self.numbers}))
-        return self.numbers
 
     def claims(self, claims: Iterable[Claim], table_id: str = "claims") -> pd.DataFrame:
         """Write the paper's claims check; each row says holds / does not hold / not tested."""

@@ -46,6 +46,8 @@ out_dir = ""
 interactive = False
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (training progress is printed only when a model is not trained yet)
 import numpy as np
 import pandas as pd
 from IPython.display import display

@@ -30,6 +30,8 @@ out_dir = ""
 interactive = False
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (training progress is printed only when a model is not trained yet)
 import numpy as np
 import pandas as pd
 import torch
@@ -65,6 +67,8 @@ print(f"speed measured at {height}×{width}, median of {repeats}; quality on {le
 # other baselines (DID, SGN, LLPackNet, DCE, LDC) are not re-run here.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (latency and memory differ between runs)
 speed = lamba_speed.lamba_table1_speed_rows(height, width, repeats=repeats, device=device)
 quality = pd.concat([experiment.evaluate(model, test_set).assign(method=name)
                      for name, model in trained.items()])
@@ -137,6 +141,8 @@ table_2
 # running them together saves ≈ 30 %.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (timings differ between runs)
 paper_lamba = build("lamba", "paper")
 shares = lamba_speed.block_runtime_shares(paper_lamba, height, width, repeats=repeats, device=device)
 report.table("table5", shares, caption="Table 5: share of the run time per block (serial "
@@ -199,6 +205,8 @@ report.record(real_frames=len(real_frames))
 # ## Claims check
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (speed claims quote timings)
 weighted_gtgc = float(by_row.loc[("Lamba (ours)", "weighted"), "psnr_gtgc"])
 ratio_gtgc = float(by_row.loc[("Lamba (ours)", "ratio"), "psnr_gtgc"])
 at_paper_size = (height, width) == (2848, 4256)
