@@ -121,8 +121,6 @@ report.record(colour_cast=casts)
 # instead of hiding it.
 
 # %%
-# NBVAL_IGNORE_OUTPUT
-# (verdict text quotes scores of models that may train anew)
 report.claims([
     Claim("RDB* restores better than the canonical RDB (Sec. 4.6)", "28.66 vs 27.96 dB on SID Sony",
           f"{star_psnr:.2f} vs {canonical_psnr:.2f} dB ({scale} scale, synthetic)",
