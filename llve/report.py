@@ -70,6 +70,10 @@ def checkpoint_dir(paper: str, scale: str, name: str) -> Path:
 # --------------------------------------------------------------------------- atomic writing
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def write_atomically(path: Path, data: bytes | str) -> Path:
     """Write ``data`` to ``path`` through a temporary file and a rename (all or nothing)."""
     path = Path(path)
@@ -81,6 +85,7 @@ def write_atomically(path: Path, data: bytes | str) -> Path:
             stream.write(payload)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary files
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
