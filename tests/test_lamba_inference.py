@@ -118,6 +118,7 @@ def test_block_runtime_shares_sum_to_one(tiny_model):
         shares = block_runtime_shares(tiny_model, 64, 64, repeats=1, warmup=0, form=form)
         assert list(shares["block"]) == list(BLOCKS)
         assert shares["share"].sum() == pytest.approx(1.0)
+        assert shares["share_of_blocks"].sum() == pytest.approx(1.0)  # NaN for "other" skipped
         assert (shares["median_s"] >= 0).all()
         assert shares.attrs["form"] == form and shares.attrs["threads"] >= 1
     with pytest.raises(InvalidInputError):

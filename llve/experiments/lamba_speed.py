@@ -170,7 +170,9 @@ def block_runtime_shares(model: Lamba, height: int = 512, width: int = 512, repe
     clamp + PixelShuffle are ``pack / unpack / other``). ``form="training"`` times ``model`` itself with
     forward hooks (pack/unpack/other = the rest of its forward). Each stage is bracketed by
     device synchronisations; shares are medians over ``repeats`` forwards divided by their sum,
-    so they add up to 1. Columns: block, median_s, share, paper_cpu_share, paper_gpu_share.
+    so they add up to 1; ``share_of_blocks`` leaves pack/unpack/other out, like the paper's
+    table, whose five rows add up to 100 %. Columns: block, median_s, share, share_of_blocks,
+    paper_cpu_share, paper_gpu_share.
     """
     _check_timing_args(repeats, warmup)
     if form not in ("inference", "training"):
@@ -188,11 +190,15 @@ def block_runtime_shares(model: Lamba, height: int = 512, width: int = 512, repe
     samples = [run() for _ in range(repeats)]
     medians = {block: statistics.median(s[block] for s in samples) for block in BLOCKS}
     total = sum(medians.values())
+    blocks_total = sum(medians[block] for block in PAPER_TABLE5)
     rows = []
     for block in BLOCKS:
         paper = PAPER_TABLE5.get(block, {})
         rows.append({"block": block, "median_s": medians[block],
                      "share": medians[block] / total if total > 0 else float("nan"),
+                     "share_of_blocks": (medians[block] / blocks_total
+                                         if block in PAPER_TABLE5 and blocks_total > 0
+                                         else float("nan")),
                      "paper_cpu_share": paper.get("cpu", float("nan")),
                      "paper_gpu_share": paper.get("gpu", float("nan"))})
     frame = pd.DataFrame(rows)
