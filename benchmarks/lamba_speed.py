@@ -6,7 +6,7 @@
     python benchmarks/lamba_speed.py --compile             # also time torch.compile (slow start)
 
 For each size it times, round-robin in one process after one warm-up call each (median of
-``--repeats``; ``llve.experiments.lamba_speed.compare_latency``):
+``--repeats``; ``llve.papers.lamba.speed.compare_latency``):
 
 * ``lamba``: ``LambaInference`` (weight norm folded, channels-last, inference mode), float32;
 * ``lamba_train_form``: the plain training-form ``Lamba`` (weight norm recomputed every call,
@@ -44,11 +44,11 @@ from contextlib import contextmanager  # noqa: E402
 import torch  # noqa: E402
 
 from llve.complexity import device_name  # noqa: E402
-from llve.experiments.lamba_speed import (  # noqa: E402
+from llve.papers.lamba.speed import (  # noqa: E402
     compare_latency, output_psnr, sid_best_form, speed_mosaic,
 )
-from llve.models.lamba import LambaInference  # noqa: E402
-from llve.models.lamba import build as build_lamba  # noqa: E402
+from llve.papers.lamba.inference import LambaInference  # noqa: E402
+from llve.papers.lamba.network import build as build_lamba  # noqa: E402
 from llve.models.sid_unet import build as build_sid  # noqa: E402
 
 

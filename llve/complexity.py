@@ -45,7 +45,7 @@ import re
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -193,9 +193,39 @@ def device_name(device: DeviceLike = "cpu") -> str:
     return f"CPU: {platform.processor() or platform.machine()}"
 
 
-def _synchronize(device: torch.device) -> None:
+def synchronize(device: DeviceLike) -> None:
+    """Wait for the device's queued work (CUDA); a no-op on the CPU."""
+    device = torch.device(device)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def check_timing_arguments(repeats: int, warmup: int) -> None:
+    """Raise ``InvalidInputError`` unless ``repeats`` ≥ 1 and ``warmup`` ≥ 0 are ints."""
+    if not isinstance(repeats, int) or repeats < 1:
+        raise InvalidInputError(f"repeats must be a positive int, got {repeats!r}")
+    if not isinstance(warmup, int) or warmup < 0:
+        raise InvalidInputError(f"warmup must be a non-negative int, got {warmup!r}")
+
+
+def time_round_robin(functions: Mapping[str, Callable[[], object]], repeats: int = 3,
+                     warmup: int = 1, device: DeviceLike = "cpu") -> dict[str, list[float]]:
+    """Wall times of each function: ``warmup`` untimed calls each, then ``repeats`` rounds of one
+    timed call of each (so drifting machine load affects all alike). CUDA-synchronised."""
+    check_timing_arguments(repeats, warmup)
+    for function in functions.values():
+        for _ in range(warmup):
+            function()
+    synchronize(device)
+    times: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            synchronize(device)
+            start = time.perf_counter()
+            function()
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
+    return times
 
 
 def latency(
@@ -208,14 +238,11 @@ def latency(
     events after a device synchronisation; on CPU by ``time.perf_counter``. Wrap ``fn`` in
     ``torch.no_grad()`` yourself when timing inference.
     """
-    if not isinstance(warmup, int) or warmup < 0:
-        raise InvalidInputError(f"warmup must be a non-negative int, got {warmup!r}")
-    if not isinstance(repeats, int) or repeats < 1:
-        raise InvalidInputError(f"repeats must be a positive int, got {repeats!r}")
+    check_timing_arguments(repeats, warmup)
     device = torch.device(device)
     for _ in range(warmup):
         fn()
-    _synchronize(device)
+    synchronize(device)
     times = []
     for _ in range(repeats):
         if device.type == "cuda":

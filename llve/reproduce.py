@@ -168,14 +168,22 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _train(arguments: argparse.Namespace) -> int:
-    from llve.experiments import trainer
+    import importlib
 
     extra = dict(item.split("=", 1) for item in arguments.set if "=" in item)
     if len(extra) != len(arguments.set):
         raise InvalidInputError(f"--set expects KEY=VALUE, got {arguments.set}")
     if arguments.scale not in SCALES:
         raise UnknownNameError(f"unknown scale {arguments.scale!r}: expected one of {', '.join(SCALES)}")
-    result = trainer(arguments.paper)(arguments.model, scale=arguments.scale, seed=arguments.seed,
+    if arguments.paper not in PAPERS[1:]:
+        raise UnknownNameError(f"no training recipe for paper {arguments.paper!r}: expected one "
+                               f"of {', '.join(PAPERS[1:])}")
+    try:
+        experiment = importlib.import_module(f"llve.papers.{arguments.paper}.experiment")
+    except ModuleNotFoundError:
+        raise UnknownNameError(f"paper {arguments.paper!r} has no training recipe yet "
+                               f"(no llve/papers/{arguments.paper}/experiment.py)") from None
+    result = experiment.train_model(arguments.model, scale=arguments.scale, seed=arguments.seed,
                                       device=arguments.device, data_root=arguments.data_root, **extra)
     print(f"trained {arguments.paper}/{arguments.model}: step {result.step}, "
           f"checkpoints and log in {result.out_dir}")

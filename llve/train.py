@@ -289,6 +289,21 @@ def load_checkpoint(path: str | os.PathLike, modules: Mapping[str, nn.Module],
     return payload
 
 
+def load_model_weights(model: nn.Module, path: str | os.PathLike, name: str | None = None
+                       ) -> dict[str, Any]:
+    """Load one model's weights from an llve training checkpoint, ``strict=True``.
+
+    ``name`` is the module's name in the checkpoint; by default the checkpoint's only module
+    (or its ``"model"``). This is what ``llve.models.build(..., weights=path)`` does.
+    """
+    payload = read_checkpoint(path)
+    saved = sorted(payload["modules"])
+    if name is None:
+        name = saved[0] if len(saved) == 1 else "model"
+    _load_module_weights(Path(path), payload, {name: model}, strict=True)
+    return payload
+
+
 def _load_module_weights(path: Path, payload: Mapping[str, Any],
                          modules: Mapping[str, nn.Module], strict: bool = True) -> None:
     unknown = sorted(set(modules) - set(payload["modules"]))

@@ -1,28 +1,53 @@
 """The model registry: an explicit dict from name to builder (no directory scanning).
 
-``build(name, preset="paper"|"small"|"tiny", **overrides)`` returns the model (or, for
-``darkdiff``, its parts). Every builder takes the preset name and config-field overrides.
+``build(name, preset="paper"|"small"|"tiny", weights=None, **overrides)`` returns the model (or,
+for ``darkdiff``, its parts). Each entry names its builder by import path and is imported on
+first use, so this package (below the papers) never imports a paper package at import time:
+imports run papers -> models, never the other way (DESIGN.md §1, §5).
+
+Every builder takes the preset name and config-field overrides and returns a model in train
+mode. ``weights`` is a local file: an llve training checkpoint (``llve.train``) or, where a
+paper's builder supports it, the official release's checkpoint format.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 from typing import Callable
 
 from llve.errors import UnknownNameError
-from llve.models import lamba, sid_unet
 
-MODELS: dict[str, Callable] = {
-    "lamba": lamba.build,
-    "sid_unet": sid_unet.build,
+MODELS: dict[str, str] = {
+    "lamba": "llve.papers.lamba.network:build",
+    "sid_unet": "llve.models.sid_unet:build",
 }
+"""Model name -> ``"module:function"`` of its builder ``(preset, **overrides) -> nn.Module``."""
 
 
-def build(name: str, preset: str = "paper", **overrides):
-    """Build registered model ``name`` with configuration ``preset`` and field ``overrides``."""
+def builder(name: str) -> Callable:
+    """The builder function of registered model ``name`` (imported on first use)."""
     try:
-        builder = MODELS[name]
+        target = MODELS[name]
     except KeyError:
         raise UnknownNameError(
             f"unknown model {name!r}: registered models are {', '.join(sorted(MODELS)) or 'none'}"
         ) from None
-    return builder(preset, **overrides)
+    module, function = target.split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def build(name: str, preset: str = "paper", weights: str | os.PathLike | None = None,
+          **overrides):
+    """Build registered model ``name`` with configuration ``preset`` and field ``overrides``.
+
+    With ``weights`` (a local path) the model's state is loaded from that file with
+    ``strict=True`` (``llve.train.load_model_weights``): a file for another configuration
+    raises a ``CheckpointError`` naming the keys or shapes that do not match.
+    """
+    model = builder(name)(preset, **overrides)
+    if weights:
+        from llve.train import load_model_weights
+
+        load_model_weights(model, weights)
+    return model

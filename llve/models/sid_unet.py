@@ -41,7 +41,9 @@ from torch import nn
 
 from llve.data.raw import pack
 from llve.errors import InvalidInputError, UnknownNameError
-from llve.models.lamba import check_mosaic, crop_output, reflect_pad
+from llve.data.mosaic import (
+    check_model_input, check_mosaic, check_unpacked_mosaic, crop_output, reflect_pad,
+)
 
 
 @dataclass
@@ -78,7 +80,7 @@ class DoubleConv(nn.Sequential):
 class SidUnet(nn.Module):
     """SID's U-Net on packed planes N×4×h×w -> N×3×2h×2w (unclamped)."""
 
-    input_layout = "packed_rgbg"  # how ``llve.amplifier.amplify_and_restore`` feeds it
+    input_layout = "packed_rgbg"  # how ``llve.papers.lamba.amplifier.amplify_and_restore`` feeds it
 
     def __init__(self, config: SidUnetConfig | None = None):
         super().__init__()
@@ -118,6 +120,7 @@ class SidUnet(nn.Module):
         height, width = packed.shape[-2:]
         if height == 0 or width == 0:
             raise InvalidInputError(f"SID U-Net input is empty: shape {tuple(packed.shape)}")
+        check_model_input(packed, self.head.weight.dtype, "SID U-Net input")
         x = reflect_pad(packed, right=-width % self.multiple, bottom=-height % self.multiple)
         skips = []
         for index, stage in enumerate(self.encoder):
@@ -145,10 +148,9 @@ class SidUnetOnMosaic(nn.Module):
         self.unet = unet
 
     def forward(self, mosaic: torch.Tensor, pattern: str = "RGGB") -> torch.Tensor:
-        if mosaic.ndim != 4 or mosaic.shape[1] != 1:
-            raise InvalidInputError(
-                f"mosaic must be an unpacked Bayer mosaic N×1×H×W, got shape {tuple(mosaic.shape)}")
+        check_unpacked_mosaic(mosaic)
         check_mosaic(mosaic, pattern)
+        check_model_input(mosaic, self.unet.head.weight.dtype, "SID U-Net input mosaic")
         packed = pack(mosaic.clamp(max=1.0)[:, 0], pattern, order="RGBG")  # N×4×H/2×W/2
         return self.unet(packed).clamp(0.0, 1.0)
 

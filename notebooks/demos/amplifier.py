@@ -52,7 +52,8 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from llve import amplifier, widgets
+from llve.papers.lamba import amplifier
+from llve.papers.lamba import demo
 from llve.report import Reporter
 from llve.scales import resolve_device, resolve_scale
 
@@ -61,8 +62,8 @@ device = str(resolve_device(device))
 report = Reporter("lamba", "amplifier", scale=scale, seed=seed, device=device, out_dir=out_dir,
                   data_source="synthetic (procedural scene, Brooks unprocessing, ELD noise); real: "
                   "../shared/data/real_raw (Canon 550D/650D DNGs darkened ÷100 with ELD noise)")
-model, model_label = widgets.demo_model(scale=scale, seed=seed, device=device, data_root=data_root)
-dark_frames = widgets.demo_images(size=settings.image_size, seed=seed)
+model, model_label = demo.demo_model(scale=scale, seed=seed, device=device, data_root=data_root)
+dark_frames = demo.demo_images(size=settings.image_size, seed=seed)
 print(f"restoration model: {model_label}")
 
 # %% [markdown]
@@ -76,9 +77,9 @@ print(f"restoration model: {model_label}")
 
 # %%
 estimates = [{"dark frame": name, "true ratio": frame.exposure_ratio,
-              "Eq. 5 (released)": widgets.amplification_factor(frame, "weighted", 0.5),
-              "Eq. 5 (printed)": widgets.amplification_factor(frame, "weighted", 0.5, "printed"),
-              "Eq. 4 (released)": widgets.amplification_factor(frame, "mean", 0.5)}
+              "Eq. 5 (released)": demo.amplification_factor(frame, "weighted", 0.5),
+              "Eq. 5 (printed)": demo.amplification_factor(frame, "weighted", 0.5, "printed"),
+              "Eq. 4 (released)": demo.amplification_factor(frame, "mean", 0.5)}
              for name, frame in dark_frames.items()]
 report.record(estimates_m05=estimates)
 pd.DataFrame(estimates).round(2).astype(object).fillna("n/a (no exposure metadata)")
@@ -103,17 +104,17 @@ print(f"constant image 0.001, m = 0.5: A = {constant_factor:.3f}")
 # Below the clamp the factor is proportional to m: doubling m doubles A.
 
 # %%
-sweep_frame = dark_frames[widgets.synthetic_name(100)]
+sweep_frame = dark_frames[demo.synthetic_name(100)]
 if interactive:
-    demo = widgets.amplifier_demo(dark_frames, model, model_label)
-    display(demo.widget)
+    live_demo = demo.amplifier_demo(dark_frames, model, model_label)
+    display(live_demo.widget)
 else:
-    figure = widgets.amplifier_sweep_figure(sweep_frame, model, model_label=model_label)
+    figure = demo.amplifier_sweep_figure(sweep_frame, model, model_label=model_label)
     report.figure("amplifier_m_sweep", figure, caption=f"{sweep_frame.name}: for m = 0.1 … 0.9 "
                   "the input amplified by Eq. 5 as released (A = (m/10)·Σw/Σwx; the printed "
                   f"Eq. 5, 10× larger, in the titles) and its restoration by {model_label}; "
                   "below, the factors over m (Eq. 5 released and printed, Eq. 4, true ratio).")
-    sweep = widgets.amplification_sweep(sweep_frame)
+    sweep = demo.amplification_sweep(sweep_frame)
     report.record(sweep_m=sweep["m"].tolist(),
                   sweep_weighted_released=sweep["weighted_released"].tolist(),
                   sweep_weighted_printed=sweep["weighted_printed"].tolist(),

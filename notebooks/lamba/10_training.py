@@ -51,7 +51,7 @@ interactive = False
 import numpy as np
 
 from llve.data import datasets
-from llve.experiments import lamba as experiment
+from llve.papers.lamba import experiment
 from llve.plots import image_grid
 from llve.report import Reporter
 from llve.scales import resolve_device

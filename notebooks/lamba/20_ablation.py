@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from llve.experiments import lamba as experiment
+from llve.papers.lamba import experiment
 from llve.metrics import colour_cast
 from llve.plots import image_grid
 from llve.report import Claim, Reporter, beside_paper

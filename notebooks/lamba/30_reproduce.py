@@ -39,8 +39,8 @@ from IPython.display import display
 
 from llve import widgets
 from llve.data import shared_sample
-from llve.experiments import lamba as experiment
-from llve.experiments import lamba_speed
+from llve.papers.lamba import experiment
+from llve.papers.lamba import speed as lamba_speed
 from llve.models import build
 from llve.plots import image_grid
 from llve.report import Claim, Reporter, beside_paper, not_available

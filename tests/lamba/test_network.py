@@ -7,9 +7,10 @@ import torch.nn.functional as F
 from llve.complexity import count_macs, count_parameters
 from llve.errors import InvalidInputError, UnknownNameError
 from llve.models import build
-from llve.models.lamba import (
-    Lamba, LambaConfig, channel_shuffle, crop_output, equation_1_operations, equation_2_operations,
-    fold_weight_norm, pad_mosaic, scale_space_costs,
+from llve.data.mosaic import crop_output, pad_mosaic
+from llve.papers.lamba.network import Lamba, LambaConfig, channel_shuffle, fold_weight_norm
+from llve.papers.lamba.operation_counts import (
+    equation_1_operations, equation_2_operations, scale_space_costs,
 )
 
 

@@ -21,22 +21,17 @@ import pandas as pd
 import torch
 from torch import nn
 
-from llve.complexity import count_macs, count_parameters, device_name, peak_memory
+from llve.complexity import (
+    check_timing_arguments, count_macs, count_parameters, device_name, peak_memory, synchronize,
+    time_round_robin,
+)
+from llve.data.mosaic import pad_mosaic
 from llve.errors import InvalidInputError
-from llve.experiments.lamba import TABLE_5_PAPER
 from llve.metrics import psnr
-from llve.models.lamba import MULTIPLE, Lamba, LambaInference, pad_mosaic
-from llve.models.lamba import build as build_lamba
 from llve.models.sid_unet import SidUnet, SidUnetOnMosaic
-from llve.models.sid_unet import build as build_sid
-
-# Table 5 of the paper: share of the total run time per block (its CPU and GPU, 4K Sony).
-# The paper's Table 5 (transcribed once, in percent, in llve.experiments.lamba) as fractions
-# keyed by the short block names used here.
-PAPER_TABLE5 = {short: {"cpu": row.cpu_percent / 100, "gpu": row.gpu_percent / 100}
-                for short, row in zip(("LSE", "MSE", "HSE", "Fuse 1", "Fuse 2"),
-                                      TABLE_5_PAPER.itertuples(index=False))}
-PAPER_PARALLEL_SPEEDUP = 40 / 32  # Sec. 4.5: 32 fps -> 40 fps on their GPU at 4K
+from llve.papers.lamba.inference import LambaInference
+from llve.papers.lamba.network import MULTIPLE, Lamba
+from llve.papers.lamba.paper_numbers import PARALLEL_SPEEDUP, TABLE_5_SHARES
 
 BLOCKS = ("pack / unpack / other", "LSE", "MSE", "HSE", "Fuse 1", "Fuse 2")
 
@@ -48,41 +43,8 @@ def speed_mosaic(height: int, width: int, batch: int = 1, seed: int = 0,
     return torch.rand(batch, 1, height, width, generator=generator).to(device)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _check_timing_args(repeats: int, warmup: int) -> None:
-    if not isinstance(repeats, int) or repeats < 1:
-        raise InvalidInputError(f"repeats must be a positive int, got {repeats!r}")
-    if not isinstance(warmup, int) or warmup < 0:
-        raise InvalidInputError(f"warmup must be a non-negative int, got {warmup!r}")
-
-
 def _model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
-
-
-def time_round_robin(functions: Mapping[str, Callable[[], object]], repeats: int = 3,
-                     warmup: int = 1, device: str | torch.device = "cpu") -> dict[str, list[float]]:
-    """Wall times of each function: ``warmup`` untimed calls each, then ``repeats`` rounds of one
-    timed call of each (so drifting machine load affects all alike). CUDA-synchronised."""
-    _check_timing_args(repeats, warmup)
-    device = torch.device(device)
-    for function in functions.values():
-        for _ in range(warmup):
-            function()
-    _sync(device)
-    times: dict[str, list[float]] = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            _sync(device)
-            start = time.perf_counter()
-            function()
-            _sync(device)
-            times[name].append(time.perf_counter() - start)
-    return times
 
 
 # --------------------------------------------------------------------------------------
@@ -95,12 +57,12 @@ def _inference_stage_times(network: LambaInference, mosaic: torch.Tensor,
     """One forward of the inference form, stage by stage, with the clock read between stages."""
     device = mosaic.device
     times = dict.fromkeys(BLOCKS, 0.0)
-    _sync(device)
+    synchronize(device)
     last = time.perf_counter()
 
     def mark(block: str) -> None:
         nonlocal last
-        _sync(device)
+        synchronize(device)
         now = time.perf_counter()
         times[block] += now - last
         last = now
@@ -137,20 +99,20 @@ def _training_stage_times(model: Lamba, mosaic: torch.Tensor,
         module = getattr(model, attribute)
 
         def before(_module, _inputs, block=block):
-            _sync(device)
+            synchronize(device)
             starts[block] = time.perf_counter()
 
         def after(_module, _inputs, _output, block=block):
-            _sync(device)
+            synchronize(device)
             times[block] += time.perf_counter() - starts[block]
 
         handles += [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
     try:
         with torch.inference_mode():
-            _sync(device)
+            synchronize(device)
             start = time.perf_counter()
             model(mosaic, pattern)
-            _sync(device)
+            synchronize(device)
             total = time.perf_counter() - start
     finally:
         for handle in handles:
@@ -173,7 +135,7 @@ def block_runtime_shares(model: Lamba, height: int = 512, width: int = 512, repe
     table, whose five rows add up to 100 %. Columns: block, median_s, share, share_of_blocks,
     paper_cpu_share, paper_gpu_share.
     """
-    _check_timing_args(repeats, warmup)
+    check_timing_arguments(repeats, warmup)
     if form not in ("inference", "training"):
         raise InvalidInputError(f"form must be 'inference' or 'training', got {form!r}")
     device = torch.device(device) if device is not None else _model_device(model)
@@ -189,14 +151,14 @@ def block_runtime_shares(model: Lamba, height: int = 512, width: int = 512, repe
     samples = [run() for _ in range(repeats)]
     medians = {block: statistics.median(s[block] for s in samples) for block in BLOCKS}
     total = sum(medians.values())
-    blocks_total = sum(medians[block] for block in PAPER_TABLE5)
+    blocks_total = sum(medians[block] for block in TABLE_5_SHARES)
     rows = []
     for block in BLOCKS:
-        paper = PAPER_TABLE5.get(block, {})
+        paper = TABLE_5_SHARES.get(block, {})
         rows.append({"block": block, "median_s": medians[block],
                      "share": medians[block] / total if total > 0 else float("nan"),
                      "share_of_blocks": (medians[block] / blocks_total
-                                         if block in PAPER_TABLE5 and blocks_total > 0
+                                         if block in TABLE_5_SHARES and blocks_total > 0
                                          else float("nan")),
                      "paper_cpu_share": paper.get("cpu", float("nan")),
                      "paper_gpu_share": paper.get("gpu", float("nan"))})
@@ -221,7 +183,7 @@ def parallel_branch_speedup(model: Lamba, height: int = 512, width: int = 512, r
     speedup = sequential / concurrent (the paper: ≈ 1.25 on its GPU, 32 -> 40 fps), and
     max_abs_difference between the two outputs (the same operations, so 0 or float rounding).
     """
-    _check_timing_args(repeats, warmup)
+    check_timing_arguments(repeats, warmup)
     device = torch.device(device) if device is not None else _model_device(model)
     model = model.to(device).eval()
     sequential = LambaInference(model, dtype=dtype, parallel=False)
@@ -252,7 +214,7 @@ def parallel_branch_speedup(model: Lamba, height: int = 512, width: int = 512, r
     frame = pd.DataFrame(rows)
     frame.attrs.update(size=f"{height}x{width}", device=device_name(device),
                        threads=torch.get_num_threads(), repeats=repeats,
-                       paper_speedup=PAPER_PARALLEL_SPEEDUP,
+                       paper_speedup=PARALLEL_SPEEDUP,
                        method="CUDA streams" if device.type == "cuda" else "2-thread pool")
     return frame
 
@@ -319,44 +281,49 @@ def output_psnr(candidate: Callable[[torch.Tensor], torch.Tensor],
             "max_abs_difference": (ours - theirs).abs().max().item()}
 
 
-def lamba_table1_speed_rows(height: int = 2848, width: int = 4256, repeats: int = 3,
-                            warmup: int = 1, lamba: Lamba | None = None,
-                            sid: SidUnet | None = None,
-                            device: str | torch.device = "cpu") -> pd.DataFrame:
-    """Table 1's efficiency rows for Lamba (inference form) and SID U-Net (best settings).
+def timed_form(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The form a model is timed in: a ``Lamba`` as ``LambaInference`` (weight norm folded,
+    channels-last), a ``SidUnet`` at its best CPU settings (``sid_best_form``)."""
+    if isinstance(model, Lamba):
+        return LambaInference(model)
+    if isinstance(model, SidUnet):
+        return sid_best_form(model)
+    raise InvalidInputError(f"no timed form for {type(model).__name__}: expected Lamba or SidUnet")
 
-    Columns: model, parameters (as built: Lamba counts its weight-norm g scalars like the
-    released code, 784,768 for the paper config), conv_gmacs (``llve.complexity`` on the meta
-    device, convolutions only), peak_memory_gb (increase during one forward: process RSS on
-    CPU, allocated tensors on CUDA), latency_s (median, round-robin in one run), and
-    sid_over_lamba. Defaults build the paper configurations (random weights: speed does not
-    depend on them). Small ``height``/``width`` keep the notebook's ``ci`` scale fast.
+
+def efficiency_rows(models: Mapping[str, nn.Module], height: int = 2848, width: int = 4256,
+                    repeats: int = 3, warmup: int = 1,
+                    device: str | torch.device = "cpu") -> pd.DataFrame:
+    """Table 1's efficiency cells of each model, all measured in ONE run.
+
+    ``models`` maps a row name to a ``Lamba`` or ``SidUnet`` (trained or not: speed does not
+    depend on the weights). Columns: row, parameters (as built: Lamba counts its weight-norm g
+    scalars like the released code, 784,768 for the paper config), conv_gmacs (meta device,
+    convolutions only), peak_memory_gb (increase during one forward: process RSS on CPU,
+    allocated tensors on CUDA) and latency_s (median of ``repeats`` round-robin calls of the
+    timed forms, :func:`timed_form`). This is the one latency measurement of the reproduction:
+    every table and claim that quotes a run time reads it here.
     """
+    if not models:
+        raise InvalidInputError("efficiency_rows needs at least one model")
     device = torch.device(device)
-    lamba = (lamba if lamba is not None else build_lamba("paper")).to(device).eval()
-    sid = (sid if sid is not None else build_sid("paper")).to(device).eval()
-    fast_lamba = LambaInference(lamba)
-    best_sid = sid_best_form(sid)
+    models = {name: model.to(device).eval() for name, model in models.items()}
+    forms = {name: timed_form(model) for name, model in models.items()}
     mosaic = speed_mosaic(height, width, device=device)
-    timing = compare_latency({"Lamba (inference form)": fast_lamba, "SID U-Net": best_sid},
-                             repeats=repeats, warmup=warmup, device=device, mosaic=mosaic)
+    timing = compare_latency(forms, repeats=repeats, warmup=warmup, device=device, mosaic=mosaic)
     rows = []
-    for name, model, counted in (("Lamba (inference form)", fast_lamba, lamba),
-                                 ("SID U-Net", best_sid, best_sid)):
-        def once(model=model):
+    for name, model in models.items():
+        def once(form=forms[name]):
             with torch.inference_mode():
-                model(mosaic)
+                form(mosaic)
         memory = peak_memory(once, device)
-        rows.append({
-            "model": name,
-            "parameters": count_parameters(counted),
-            "conv_gmacs": count_macs(counted, (1, 1, height, width)) / 1e9,
-            "peak_memory_gb": memory["peak_increase_bytes"] / 1e9,
-            "latency_s": timing.set_index("model").loc[name, "median_s"],
-        })
+        rows.append({"row": name, "parameters": count_parameters(model),
+                     "conv_gmacs": count_macs(forms[name] if isinstance(model, SidUnet) else model,
+                                              (1, 1, height, width)) / 1e9,
+                     "peak_memory_gb": memory["peak_increase_bytes"] / 1e9,
+                     "latency_s": timing.set_index("model").loc[name, "median_s"]})
     frame = pd.DataFrame(rows)
-    frame["sid_over_lamba"] = frame["latency_s"].iloc[1] / frame["latency_s"].iloc[0]
     frame.attrs.update(size=f"{height}x{width}", device=device_name(device),
-                       threads=torch.get_num_threads(), repeats=repeats,
-                       memory_method=memory["method"])
+                       device_type=device.type, threads=torch.get_num_threads(),
+                       repeats=repeats, memory_method=memory["method"])
     return frame

@@ -131,6 +131,10 @@ def amplify_and_restore(model: nn.Module, mosaic, amplifier="weighted", pattern:
     ``model(amplified_mosaic, pattern)``; ``"packed_rgbg"`` models (the SID U-Net) are wrapped in
     ``SidUnetOnMosaic``, which clips and packs as SID does. Returns (RGB N×3×H×W in [0, 1],
     the N amplification factors), computed without gradients.
+
+    Input checks: an integer mosaic (raw digital numbers) is refused, since it must first be
+    normalised (``llve.data.read_raw``); float16/float64 mosaics are cast to float32; NaN/inf
+    pixels, and factors that are not finite and positive, raise ``InvalidInputError``.
     """
     layout = getattr(model, "input_layout", None)
     if layout == "packed_rgbg":
@@ -141,7 +145,9 @@ def amplify_and_restore(model: nn.Module, mosaic, amplifier="weighted", pattern:
             f"'packed_rgbg', so it cannot be fed a raw mosaic")
     parameter = next(model.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
-    mosaic = torch.as_tensor(mosaic, dtype=torch.float32).to(device)
+    _as_images(mosaic)  # a clear error for integer DN, NaN/inf, empty or wrongly shaped input
+    # documented conversion: float16/float64 mosaics are cast to the model's float32
+    mosaic = torch.as_tensor(mosaic).to(device=device, dtype=torch.float32)
     if mosaic.ndim != 4 or mosaic.shape[1] != 1:
         raise InvalidInputError(f"mosaic must be N×1×H×W, got shape {tuple(mosaic.shape)}")
     if isinstance(amplifier, str):
@@ -154,12 +160,18 @@ def amplify_and_restore(model: nn.Module, mosaic, amplifier="weighted", pattern:
         factors = amplifier(mosaic)
     else:
         factors = amplifier
-    factors = torch.as_tensor(factors, dtype=torch.float32, device=device).reshape(-1)
+    try:
+        factors = torch.as_tensor(factors, dtype=torch.float32, device=device).reshape(-1)
+    except (TypeError, ValueError, RuntimeError):
+        raise InvalidInputError(f"amplifier must be a name, a callable or positive number(s), "
+                                f"got {amplifier!r}") from None
     if factors.numel() == 1:
         factors = factors.expand(mosaic.shape[0])
-    if factors.numel() != mosaic.shape[0] or not torch.isfinite(factors).all():
+    if (factors.numel() != mosaic.shape[0] or not torch.isfinite(factors).all()
+            or not (factors > 0).all()):
         raise InvalidInputError(
-            f"amplifier must give one finite factor per image ({mosaic.shape[0]}), got {factors}")
+            f"amplifier must give one finite positive factor per image ({mosaic.shape[0]}), "
+            f"got {factors.tolist()}")
     with torch.no_grad():
         restored = model(mosaic * factors.view(-1, 1, 1, 1), pattern)
     return restored, factors

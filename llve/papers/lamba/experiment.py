@@ -2,7 +2,7 @@
 
 Paper: Mohit Lamba and Kaushik Mitra, "Restoring Extremely Dark Images in Real Time", CVPR 2021.
 Official code: https://github.com/MohitLamba94/Restoring-Extremely-Dark-Images-In-Real-Time
-The network is ``llve.models.lamba``; the amplifier ``llve.amplifier``; this module is what the
+The network is ``llve.papers.lamba.network``; the amplifier ``llve.papers.lamba.amplifier``; this module is what the
 paper *does* with them.
 
 What the paper and the released code do
@@ -76,15 +76,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from llve.amplifier import amplify_and_restore
+from llve.papers.lamba.amplifier import amplify_and_restore
 from llve.data import images, synth
 from llve.data.datasets import RandomCropDataset, SidSonyDataset, random_raw_crop
 from llve.data.raw import pack
 from llve.errors import InvalidInputError, UnknownNameError
 from llve.metrics import ms_ssim_loss, psnr, ssim
 from llve.models import build
-from llve.models.lamba import fold_weight_norm
-from llve.report import REPOSITORY_ROOT, checkpoint_dir, not_available
+from llve.papers.lamba.network import fold_weight_norm
+from llve.report import REPOSITORY_ROOT, checkpoint_dir
 from llve.scales import resolve_device, resolve_scale
 from llve.train import Phase, TrainConfig, TrainResult, TrainState, load_checkpoint, train
 
@@ -93,6 +93,7 @@ MS_SSIM_WEIGHT = 0.2  # released loss: L1 + 0.2·(1 − MS-SSIM)
 LAMP_THRESHOLD = 0.97  # sRGB value (every channel) from which a source pixel counts as a lamp
 LAMP_RADIANCE = 10.0  # a lamp's radiance in units of the long exposure's white (see the module)
 GAMMAS = tuple(round(0.70 + 0.03 * step, 2) for step in range(21))  # Table 2 GT-GC: 0.70..1.30
+GAMMA_CHUNK = 7  # gamma-corrected targets scored per batch (memory bound at large images)
 TRAINABLE_MODELS = ("lamba", "sid_unet")
 PATTERN = "RGGB"  # Sony's Bayer phase; the synthetic data use it too
 SID_CACHE = REPOSITORY_ROOT / "build" / "cache" / "sid_sony"  # 16-bit renderings of long exposures
@@ -339,6 +340,24 @@ def run_directory(name: str = "lamba", scale: str = "small", seed: int = 0, rdb:
     return checkpoint_dir("lamba", recipe(scale).scale, run_name(name, seed, rdb, data_root))
 
 
+def test_set(scale: str = "small", seed: int = 0, data_root: str = ""
+             ) -> Sequence[Mapping[str, Any]]:
+    """The test images of the tables: SID Sony's test split under ``data_root`` when given
+    (its layout checked, a clear error naming what is missing), else the synthetic SID-like set
+    (:func:`synthetic_test_set`). Both give items with the same keys."""
+    if not data_root:
+        return synthetic_test_set(scale, seed)
+    return SidSonyDataset(data_root, "test", cache_dir=SID_CACHE)
+
+
+def data_source(data_root: str = "") -> str:
+    """What a table's numbers were computed on, for its provenance."""
+    if data_root:
+        return f"SID Sony under {data_root} (llve.data.datasets.SidSonyDataset)"
+    return ("synthetic SID-like (llve.papers.lamba.experiment: Brooks unprocessing, ELD noise, "
+            "Sony A7S2)")
+
+
 def training_data(scale: str = "small", seed: int = 0, data_root: str = ""
                   ) -> Callable | torch.utils.data.Dataset:
     """Synthetic batches, or SID Sony training crops when ``data_root`` is given."""
@@ -381,7 +400,7 @@ def load_or_train(name: str = "lamba", scale: str = "small", seed: int = 0,
 
     Lamba comes back with weight norm folded into plain weights (the paper tests "with no
     weight normalization": the same function, computed once); the SID U-Net as ``SidUnet``
-    (packed input; ``llve.amplifier.amplify_and_restore`` feeds it a mosaic).
+    (packed input; ``llve.papers.lamba.amplifier.amplify_and_restore`` feeds it a mosaic).
     """
     result = train_model(name, scale, seed, device, rdb, resume=True, data_root=data_root)
     model = build_model(name, recipe(scale).presets[name], rdb, seed)
@@ -468,12 +487,19 @@ def best_gamma_psnr(output: torch.Tensor, target: torch.Tensor) -> dict[str, flo
     if output.shape[0] != 1:
         raise InvalidInputError(f"best_gamma_psnr scores one image, got {output.shape[0]}")
     target = target.detach().double().clamp(0, 1)
-    scores = [(float(psnr(output, target ** gamma)), float(ssim(output, target ** gamma)), gamma)
-              for gamma in GAMMAS]
-    best_psnr = max(scores, key=lambda score: score[0])
-    best_ssim = max(scores, key=lambda score: score[1])
-    return {"psnr": best_psnr[0], "ssim": best_ssim[1], "gamma_psnr": best_psnr[2],
-            "gamma_ssim": best_ssim[2]}
+    gammas = torch.tensor(GAMMAS, dtype=torch.float64).view(-1, 1, 1, 1)
+    psnrs, ssims = [], []
+    # every γ at once: the output broadcast against a batch of corrected targets, in chunks
+    # that bound the float64 SSIM filtering's memory at large images
+    for chunk in gammas.split(GAMMA_CHUNK):
+        corrected = target ** chunk  # G×3×H×W
+        prediction = output.expand(len(chunk), *output.shape[1:])
+        psnrs.append(psnr(prediction, corrected))
+        ssims.append(ssim(prediction, corrected))
+    psnrs, ssims = torch.cat(psnrs), torch.cat(ssims)
+    best_psnr, best_ssim = int(psnrs.argmax()), int(ssims.argmax())
+    return {"psnr": float(psnrs[best_psnr]), "ssim": float(ssims[best_ssim]),
+            "gamma_psnr": GAMMAS[best_psnr], "gamma_ssim": GAMMAS[best_ssim]}
 
 
 def restore(model: nn.Module, item: Mapping[str, Any], amplifier: str | Callable = "ratio",
@@ -481,7 +507,7 @@ def restore(model: nn.Module, item: Mapping[str, Any], amplifier: str | Callable
     """Restore one test item: (sRGB 1×3×H×W on the CPU, amplification used).
 
     ``amplifier``: ``"ratio"`` (the ground truth's exposure ratio, Eq. 3), a name in
-    ``llve.amplifier.AMPLIFIERS`` (``"weighted"``: Eq. 5–7, ``"mean"``: Eq. 4) used with ``m``,
+    ``llve.papers.lamba.amplifier.AMPLIFIERS`` (``"weighted"``: Eq. 5–7, ``"mean"``: Eq. 4) used with ``m``,
     or a callable mosaic -> factors.
     """
     mosaic = torch.as_tensor(np.asarray(item["mosaic"], dtype=np.float32))[None, None]
@@ -516,91 +542,3 @@ def evaluate(model: nn.Module, test_set: Sequence[Mapping[str, Any]],
             row.update(psnr_gtgc=best["psnr"], ssim_gtgc=best["ssim"], gamma=best["gamma_psnr"])
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-# --------------------------------------------------------------------------------------------
-# The paper's numbers, transcribed once from the paper text (papers/003_*.txt)
-
-_UNREADABLE = not_available("cell not legible in the paper text we transcribed from")
-_DASH = not_available("not reported in the paper ('–')")
-_TABLE_1_COLUMNS = (
-    "params_m", "gmacs_bayer", "gmacs_xtrans", "memory_gb_bayer", "memory_gb_xtrans",
-    "gpu_ms_bayer", "gpu_ms_xtrans", "cpu_s_bayer", "cpu_s_xtrans", "psnr_bayer", "ssim_bayer",
-    "psnr_xtrans", "ssim_xtrans", "niqe_bayer", "ma_bayer", "niqe_xtrans", "ma_xtrans")
-_TABLE_1_ROWS = {
-    # method: values in _TABLE_1_COLUMNS order, as printed (">2000" is a bound, kept as text)
-    "SID": (7.7, 562.06, 1118.8, 6.184, 11.27, 156.85, 303.64, 9.35, 18.59,
-            28.88, 0.787, 26.61, 0.680, 4.39, 6.93, 4.45, 6.78),
-    "DID": (2.5, ">2000", ">2000", 10.72, 19.12, ">1000", ">1000", 110.29, ">200",
-            28.41, 0.780, _DASH, _DASH, 4.52, 6.85, _DASH, _DASH),
-    "SGN": (3.5, ">2000", _UNREADABLE, 9.3, 18.21, 867.50, ">1000", 35.20, 68.94,
-            28.91, 0.789, 26.90, 0.683, 4.40, 6.92, 4.46, 6.78),
-    "LLPackNet": (1.16, 83.46, 166.12, 2.23, 4.94, 40.17, 78.94, 2.75, 4.79,
-                  27.83, 0.75, 24.13, 0.59, 5.12, 5.98, 5.20, 5.97),
-    "DCE": (0.79, 361, 719.26, 3.58, 8.13, 116.21, 225.13, 6.20, 12.32,
-            26.53, 0.73, _DASH, _DASH, 4.64, 6.09, _DASH, _DASH),
-    "LDC": (8.6, ">2000", ">2000", _UNREADABLE, _UNREADABLE, ">1000", ">1000", ">200", ">200",
-            29.56, 0.799, 26.70, 0.681, 4.40, 6.91, 4.47, 6.77),
-    "Lamba (ours)": (0.78, 59.8, 119.03, 1.16, 2.48, _UNREADABLE, _UNREADABLE, _UNREADABLE,
-                     _UNREADABLE, _UNREADABLE, _UNREADABLE, 26.60, 0.682, _UNREADABLE,
-                     _UNREADABLE, 4.46, 6.77),
-}
-TABLE_1_PAPER = pd.DataFrame(
-    [{"method": method, **dict(zip(_TABLE_1_COLUMNS, values))}
-     for method, values in _TABLE_1_ROWS.items()]).astype(object)
-"""Paper Table 1 (SID Sony "Bayer" and Fuji "X-Trans"; GT exposure amplification; memory is
-peak RAM, times averaged over 100 runs at full resolution on a GTX 1080Ti / Xeon E5-1620V4;
-PSNR/SSIM on sRGB). The extracted text is garbled (bold cells seem to be lost); see
-:data:`TABLE_1_NOTES` for which cells could not be read and how the others were assigned."""
-
-TABLE_1_NOTES = (
-    "Lamba's own Bayer PSNR/SSIM and NIQE/Ma, and its GPU and CPU times, are missing from the "
-    "extracted text (the ablation in Sec. 4.6 gives 28.66 dB / 0.79 for the same model, see "
-    "RDB_ABLATION_PAPER; the text claims 32 fps (~31 ms) on the GPU and ~1 s on a CPU for 4K "
-    "images, which are not table cells).",
-    "GMACs: only three '>2000' cells are printed for DID (Bayer, X-Trans) and SGN (Bayer, "
-    "X-Trans); they are assigned in reading order, leaving SGN X-Trans unreadable (the "
-    "introduction gives SGN 2474 GMAC for a 4K raw image).",
-    "Memory: six of seven column pairs are printed. 1.16/2.48 GB is assigned to Lamba (LLPackNet's "
-    "2.23 GB is underlined as second best, so the best must be below it, and LDC is a >2000-GMAC "
-    "model), leaving LDC's memory unreadable.",
-    "GPU/CPU time: the last printed pair ('>1000 >1000', '>200 >200') is assigned to LDC; "
-    "LLPackNet's underlined 40.17 ms / 2.75 s are the second best, so Lamba's (best) cells are "
-    "the missing ones.",
-)
-
-TABLE_2_PAPER = pd.DataFrame(
-    [("LLPackNet", "LLPackNet's MLP [34]", True, 23.27, 0.69, 23.43, 0.71, 5.83, 5.50),
-     ("LLPackNet", "ours (Eq. 5-7)", False, 23.35, 0.71, 24.34, 0.74, 5.97, 5.12),
-     ("SID", "LLPackNet's MLP [34]", True, 22.98, 0.71, 23.17, 0.72, 6.21, 4.90),
-     ("SID", "ours (Eq. 5-7)", False, 23.84, 0.74, 26.13, 0.78, 6.94, 4.39),
-     ("Lamba (ours)", "LLPackNet's MLP [34]", True, 23.30, 0.71, 23.80, 0.72, 6.11, 4.62),
-     ("Lamba (ours)", "ours (Eq. 5-7)", False, 23.85, 0.75, 26.08, 0.79, 6.93, 4.40),
-     ("DID", "ours (Eq. 5-7)", False, 23.29, 0.71, 25.64, 0.74, 6.84, 4.49),
-     ("SGN", "ours (Eq. 5-7)", False, 23.90, 0.73, 26.12, 0.77, 6.94, 4.40),
-     ("DCE", "ours (Eq. 5-7)", False, 22.72, 0.70, 25.13, 0.72, 6.08, 4.65),
-     ("LDC", "ours (Eq. 5-7)", False, 23.86, 0.75, 26.10, 0.79, 6.92, 4.40)],
-    columns=["model", "amplifier", "retrained", "psnr_gt", "ssim_gt", "psnr_gtgc", "ssim_gtgc",
-             "ma", "niqe"])
-"""Paper Table 2: amplifiers on the SID Sony test set (no GT exposure). ``retrained``: the MLP
-amplifier was retrained with each model ("R"); the paper's amplifier was added without
-fine-tuning ("NR"). GT-GC: best of the gamma-corrected ground truths (:func:`best_gamma_psnr`).
-Every cell was legible."""
-
-TABLE_5_PAPER = pd.DataFrame(
-    [("Lower Scale Encoder (LSE)", 14.58, 15.05), ("Medium Scale Encoder (MSE)", 16.23, 15.14),
-     ("Higher Scale Encoder (HSE)", 15.36, 16.90), ("Fuse Block 1 (FB 1)", 17.94, 19.61),
-     ("Fuse Block 2 (FB 2)", 35.89, 33.30)],
-    columns=["block", "cpu_percent", "gpu_percent"])
-"""Paper Table 5: each block's share of the network's run time (serial execution); running
-LSE/MSE/HSE in parallel gave ≈ 30% speed-up. Every cell was legible."""
-
-RDB_ABLATION_PAPER = pd.DataFrame(
-    [("RDB* (proposed)", 28.66, 0.79), ("RDB (canonical)", 27.96, 0.77)],
-    columns=["block", "psnr", "ssim"])
-"""Paper Sec. 4.6: Lamba retrained on SID Sony with canonical RDBs instead of RDB* (GT exposure
-amplification)."""
-
-AMPLIFIER_ABLATION_PAPER = {"psnr_drop_db": 0.5, "ssim_drop": 0.01}
-"""Paper Sec. 4.6: Eq. 4 (no highlight masking) instead of Eq. 5 on the pre-trained Sony model
-lowered PSNR/SSIM by this much, with greenish colour casts (Fig. 9)."""

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from llve.amplifier import (
+from llve.papers.lamba.amplifier import (
     BIN_EDGES, BIN_WEIGHTS, amplify_and_restore, estimate_amplification,
     exposure_ratio_amplification, mean_amplification, pixel_weights,
 )

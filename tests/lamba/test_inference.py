@@ -12,15 +12,16 @@ import torch
 import torch.nn.functional as F
 
 from llve.errors import InvalidInputError
-from llve.experiments.lamba_speed import (
-    BLOCKS, block_runtime_shares, compare_latency, lamba_table1_speed_rows, output_psnr,
+from llve.papers.lamba.speed import (
+    BLOCKS, block_runtime_shares, compare_latency, efficiency_rows, output_psnr,
     parallel_branch_speedup, sid_best_form,
 )
 from llve.metrics import psnr
-from llve.models.lamba import LambaInference, build, inference_form, unshuffle_mosaic
+from llve.papers.lamba.inference import LambaInference, inference_form, unshuffle_mosaic
+from llve.papers.lamba.network import build
 from llve.models.sid_unet import build as build_sid
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOLERANCE = 1e-5  # float32: folding and channels-last change rounding only
 
 
@@ -142,8 +143,8 @@ def test_compare_latency_and_table1_rows():
     assert table.attrs["size"] == "64x64"
     with pytest.raises(InvalidInputError):
         compare_latency({"lamba": lamba}, 64, 64, reference="sid")
-    rows = lamba_table1_speed_rows(64, 64, repeats=1, warmup=0, lamba=lamba, sid=sid)
-    assert list(rows["model"]) == ["Lamba (inference form)", "SID U-Net"]
+    rows = efficiency_rows({"Lamba": lamba, "SID": sid}, 64, 64, repeats=1, warmup=0)
+    assert list(rows["row"]) == ["Lamba", "SID"]
     assert rows.loc[0, "parameters"] < rows.loc[1, "parameters"]
     assert (rows["conv_gmacs"] > 0).all()
     assert (rows["latency_s"] > 0).all() and (rows["peak_memory_gb"] >= 0).all()

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from llve.amplifier import (
+from llve.papers.lamba.amplifier import (
     BIN_WEIGHTS, estimate_amplification, mean_amplification, pixel_weights,
 )
 from llve.data import raw, shared_sample
-from llve.models import lamba
-from llve.widgets import (
+from llve.papers.lamba import network as lamba
+from llve.papers.lamba.demo import (
     AMPLIFIER_LABELS, DemoImage, amplification_sweep, amplifier_demo, amplifier_sweep_figure,
     bin_histogram, demo_state, downsample_mosaic, real_demo_image, synthetic_demo_images,
     synthetic_name,

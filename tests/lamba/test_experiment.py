@@ -11,7 +11,7 @@ import torch
 from llve.data import synth
 from llve.data.raw import pack, unpack, write_dng
 from llve.errors import InvalidInputError, UnknownNameError
-from llve.experiments import lamba as experiment
+from llve.papers.lamba import experiment
 from llve.metrics import psnr
 from llve.train import find_checkpoints, load_checkpoint
 
@@ -175,21 +175,3 @@ def test_best_gamma_psnr_maximises_over_gamma_corrected_targets():
     assert len(experiment.GAMMAS) == 21
     with pytest.raises(InvalidInputError):
         experiment.best_gamma_psnr(output.expand(2, -1, -1, -1), target.expand(2, -1, -1, -1))
-
-
-def test_paper_tables_have_the_expected_rows():
-    table_1 = experiment.TABLE_1_PAPER.set_index("method")
-    assert list(table_1.index) == ["SID", "DID", "SGN", "LLPackNet", "DCE", "LDC", "Lamba (ours)"]
-    assert table_1.loc["Lamba (ours)", "params_m"] == 0.78
-    assert table_1.loc["Lamba (ours)", "gmacs_bayer"] == 59.8
-    assert (table_1.loc["SID", "psnr_bayer"], table_1.loc["SID", "ssim_bayer"]) == (28.88, 0.787)
-    assert table_1.loc["DID", "gmacs_bayer"] == ">2000"
-    assert str(table_1.loc["Lamba (ours)", "psnr_bayer"]) == "n/a"  # not legible: says so
-    table_2 = experiment.TABLE_2_PAPER
-    assert len(table_2) == 10 and table_2["retrained"].sum() == 3
-    lamba_row = table_2[(table_2["model"] == "Lamba (ours)") & ~table_2["retrained"]].iloc[0]
-    assert (lamba_row["psnr_gt"], lamba_row["psnr_gtgc"]) == (23.85, 26.08)
-    assert experiment.TABLE_5_PAPER["cpu_percent"].sum() == pytest.approx(100, abs=0.1)
-    assert experiment.RDB_ABLATION_PAPER["psnr"].tolist() == [28.66, 27.96]
-    assert isinstance(experiment.TABLE_1_NOTES, tuple) and experiment.TABLE_1_NOTES
-    assert isinstance(table_2, pd.DataFrame)

@@ -21,9 +21,9 @@ import pytest
 
 from conftest import REAL_RAW
 from llve.reproduce import prepare_interactive
-from llve.widgets import AMPLIFIER_LABELS
+from llve.papers.lamba.demo import AMPLIFIER_LABELS
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 SETUP_SCRIPT = REPOSITORY / "tests" / "browser_setup.sh"
 NOTEBOOK = REPOSITORY / "notebooks" / "demos" / "amplifier.py"
 SCREENSHOTS = REPOSITORY / "build" / "browser"
