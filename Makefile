@@ -26,8 +26,15 @@ reproduce: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
+# `.py` notebooks open as notebooks on double-click: jupytext-config makes "Jupytext Notebook"
+# the default viewer (idempotent: it keeps existing choices). The setting goes into the venv's
+# Jupyter config folder (<venv>/etc/jupyter, on JupyterLab's config path), never into $HOME.
+LABCONFIG := $(VENV)/etc/jupyter/labconfig/default_setting_overrides.json
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupytext-config --settings-file $(LABCONFIG) set-default-viewer
+	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks
 
 demo: $(STAMP)
 	$(BIN)/llve demo --scale $(SCALE)

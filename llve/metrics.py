@@ -31,12 +31,26 @@ Definitions
   data_range=..., channel_axis=...)``, which filters with reflected borders and then crops
   (11 − 1)/2 = 5 pixels from every side of the map before averaging: the same numbers
   (tested to 1e-10 absolute; measured differences are below 1e-15).
-* MS-SSIM (Wang, Simoncelli & Bovik 2003): 5 scales, weights (0.0448, 0.2856, 0.3001, 0.2363,
-  0.1333); contrast-structure terms (mean of the cs map) at scales 1–4, luminance × cs (the SSIM
-  mean) at scale 5; between scales 2×2 average pooling with stride 2 that drops an odd last
-  row/column. Negative cs or SSIM terms are set to 0 (ReLU, as in pytorch-msssim) so the
-  fractional powers stay real. The product is taken per channel, then averaged over channels.
-  Images need both sides ≥ 176 = 11·2⁴ pixels (the window must fit at the 5th scale).
+* MS-SSIM (Wang, Simoncelli & Bovik 2003) in the **pytorch-msssim 1.0.0 convention**:
+  ``pytorch_msssim.ms_ssim(X, Y, data_range, size_average=False)`` with its defaults
+  ``win_size=11, win_sigma=1.5, K=(0.01, 0.03)``, matched to 1e-6 in tests on float64 inputs
+  (measured ≤ 1e-14). 5 scales, weights (0.0448, 0.2856, 0.3001, 0.2363, 0.1333). At every
+  scale the SSIM statistics above with "valid" filtering, but with that package's window: the
+  same 11 taps, sampled and normalised in float32, then used in the computation dtype (their
+  float64 sum is 1 − 3.1e-8; an exact float64 window moves MS-SSIM by up to ~2e-6 on bright,
+  smooth images, too much to match the package to 1e-6). Contrast-structure terms (mean of the
+  cs map) at scales 1–4, luminance × cs (the SSIM mean) at scale 5. Between scales, 2×2 average
+  pooling with stride 2 where a side of odd length first gets one row/column of zeros on its
+  top/left that counts in the average (``avg_pool2d(kernel_size=2, padding=side % 2)`` with
+  ``count_include_pad=True``): an odd side n becomes (n + 1)/2, no pixel is dropped, and the
+  first output row/column averages that zero border with the image's first row/column.
+  Negative cs or SSIM terms are set to 0 (ReLU) so the fractional powers stay real. The
+  product is taken per channel, then averaged over channels. Images need both sides
+  ≥ 161 = (11 − 1)·2⁴ + 1 pixels (pytorch-msssim's own limit): the sides are halved, rounding
+  up, 4 times and the window must fit at the 5th scale (161 → 81 → 41 → 21 → 11). Other
+  conventions give other values wherever a side is odd at one of the first 4 scales: Wang's
+  ``msssim.m`` (2×2 low-pass with symmetric borders, then every other sample) and 2×2 pooling
+  that drops an odd last row/column (llve before; 6.5e-4 off on a smooth 193×257 test pair).
 * ST-RRED (Soundararajan & Bovik 2013) and the temporal warping error: see :func:`st_rred` and
   :func:`warping_error`, whose docstrings write out the formulas and simplifications.
 """
@@ -58,7 +72,11 @@ SSIM_SIGMA = 1.5
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
-MS_SSIM_MIN_SIZE = SSIM_WINDOW_SIZE * 2 ** (len(MS_SSIM_WEIGHTS) - 1)  # 176
+# Smallest side: ceil(side / 2⁴) ≥ 11 after the 4 halvings, i.e. pytorch-msssim's side > 10·2⁴
+MS_SSIM_MIN_SIZE = (SSIM_WINDOW_SIZE - 1) * 2 ** (len(MS_SSIM_WEIGHTS) - 1) + 1  # 161
+# pytorch-msssim samples and normalises its window in float32 whatever the input dtype; in
+# float64 those taps sum to 1 − 3.1e-8, which moves MS-SSIM by up to ~2e-6 on bright smooth images
+MS_SSIM_WINDOW_TAPS_DTYPE = torch.float32
 
 BT601_Y_WEIGHTS = (65.481, 128.553, 24.966)  # per unit R, G, B; Y offset 16, all over 255
 BT601_Y_OFFSET = 16.0
@@ -199,35 +217,48 @@ def psnr(
     return _per_item(10.0 * torch.log10(data_range**2 / mse), batch, reduction)
 
 
-def _gaussian_window(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    offsets = torch.arange(SSIM_WINDOW_SIZE, dtype=dtype, device=device) - (SSIM_WINDOW_SIZE - 1) / 2
+def _gaussian_window(
+    dtype: torch.dtype, device: torch.device, taps_dtype: torch.dtype | None = None
+) -> torch.Tensor:
+    """The normalised 11-tap Gaussian (σ = 1.5, integer offsets −5..5) in ``dtype``.
+
+    With ``taps_dtype`` the taps are sampled and normalised in that dtype on the CPU and only then
+    converted: MS-SSIM's window is pytorch-msssim's, float32 taps (their float64 sum is 1 − 3.1e-8).
+    """
+    build_dtype, build_device = (dtype, device) if taps_dtype is None else (taps_dtype, "cpu")
+    offsets = torch.arange(SSIM_WINDOW_SIZE, dtype=build_dtype, device=build_device)
+    offsets = offsets - (SSIM_WINDOW_SIZE - 1) / 2
     window = torch.exp(-(offsets**2) / (2 * SSIM_SIGMA**2))
-    return window / window.sum()
+    return (window / window.sum()).to(dtype=dtype, device=device)
 
 
-def _valid_gaussian_filter(images: torch.Tensor) -> torch.Tensor:
-    """Separable 11×11 Gaussian filtering of B×C×H×W without padding (output H−10 × W−10)."""
+def _valid_gaussian_filter(images: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """Separable 11×11 filtering of B×C×H×W by the 1-D ``window``, no padding (H−10 × W−10)."""
     channels = images.shape[1]
-    window = _gaussian_window(images.dtype, images.device)
     horizontal = window.view(1, 1, 1, -1).expand(channels, 1, 1, SSIM_WINDOW_SIZE)
     vertical = window.view(1, 1, -1, 1).expand(channels, 1, SSIM_WINDOW_SIZE, 1)
     return F.conv2d(F.conv2d(images, horizontal, groups=channels), vertical, groups=channels)
 
 
 def _ssim_and_cs(
-    x: torch.Tensor, y: torch.Tensor, data_range: float
+    x: torch.Tensor, y: torch.Tensor, data_range: float, window: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel means (B×C) of the SSIM map and of the contrast-structure map."""
+    """Per-channel means (B×C) of the SSIM map and of the contrast-structure map.
+
+    ``window`` defaults to the Gaussian window in the inputs' dtype.
+    """
     height, width = x.shape[-2:]
     if min(height, width) < SSIM_WINDOW_SIZE:
         raise InvalidInputError(
             f"SSIM needs images of at least {SSIM_WINDOW_SIZE}×{SSIM_WINDOW_SIZE} pixels "
             f"(after crop_border), got {height}×{width}"
         )
+    if window is None:
+        window = _gaussian_window(x.dtype, x.device)
     c1 = (SSIM_K1 * data_range) ** 2
     c2 = (SSIM_K2 * data_range) ** 2
     channels = x.shape[1]
-    filtered = _valid_gaussian_filter(torch.cat([x, y, x * x, y * y, x * y], dim=1))
+    filtered = _valid_gaussian_filter(torch.cat([x, y, x * x, y * y, x * y], dim=1), window)
     mu_x, mu_y, xx, yy, xy = filtered.split(channels, dim=1)
     var_x = xx - mu_x**2
     var_y = yy - mu_y**2
@@ -256,6 +287,54 @@ def ssim(
     return _per_item(ssim_per_channel.mean(dim=1), batch, reduction)
 
 
+def _halve(images: torch.Tensor) -> torch.Tensor:
+    """2×2 mean pooling between MS-SSIM scales, pytorch-msssim style for odd sides.
+
+    An odd height (width) is first given one zero row (column) on top (left); the zeros count in
+    the mean, so the output has ⌈H/2⌉×⌈W/2⌉ pixels and no input pixel is dropped.
+    """
+    height, width = images.shape[-2:]
+    padded = F.pad(images, (width % 2, 0, height % 2, 0))
+    return F.avg_pool2d(padded, kernel_size=2)
+
+
+def ssim_against_targets(prediction: torch.Tensor, targets: torch.Tensor,
+                         data_range: float = 1.0) -> torch.Tensor:
+    """SSIM of ONE image against each of K targets (shape K), as ``ssim`` computes it.
+
+    For searches over many versions of a target (Lamba's gamma-corrected ground truths): the
+    prediction's local statistics (μ_x, E[x²]) are filtered once and each target adds only its
+    own three terms (μ_y, E[y²], E[xy]): 9 filtered planes per target instead of 15, the same
+    float64 arithmetic (equal to ``ssim`` to rounding, tested). Filtering the targets together
+    as one many-channel call was measured slower on a CPU than one call per target.
+    ``prediction``: 1×C×H×W or C×H×W; ``targets``: K×C×H×W.
+    """
+    prediction = prediction[None] if prediction.ndim == 3 else prediction
+    if prediction.ndim != 4 or prediction.shape[0] != 1 or targets.ndim != 4 \
+            or targets.shape[1:] != prediction.shape[1:]:
+        raise InvalidInputError(
+            f"ssim_against_targets needs one image 1×C×H×W and targets K×C×H×W of the same "
+            f"C×H×W, got {tuple(prediction.shape)} and {tuple(targets.shape)}")
+    x, _, _, data_range = _prepare(prediction, prediction, data_range, 0, False, "none")
+    height, width = x.shape[-2:]
+    if min(height, width) < SSIM_WINDOW_SIZE:
+        raise InvalidInputError(f"SSIM needs images of at least {SSIM_WINDOW_SIZE}×"
+                                f"{SSIM_WINDOW_SIZE} pixels, got {height}×{width}")
+    window = _gaussian_window(x.dtype, x.device)
+    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
+    channels = x.shape[1]
+    mu_x, xx = _valid_gaussian_filter(torch.cat([x, x * x], dim=1), window).split(channels, 1)
+    var_x = xx - mu_x**2
+    scores = []
+    for y in targets.detach().to(torch.float64).split(1):  # 1×C×H×W each
+        mu_y, yy, xy = _valid_gaussian_filter(torch.cat([y, y * y, x * y], dim=1),
+                                              window).split(channels, dim=1)
+        cs_map = (2 * (xy - mu_x * mu_y) + c2) / (var_x + yy - mu_y**2 + c2)
+        luminance = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
+        scores.append((luminance * cs_map).mean(dim=(2, 3)).mean(dim=1))
+    return torch.cat(scores)
+
+
 def _ms_ssim_per_channel(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
     """MS-SSIM of B×C×H×W pairs per channel (B×C), differentiable, in the inputs' dtype."""
     height, width = x.shape[-2:]
@@ -265,13 +344,13 @@ def _ms_ssim_per_channel(x: torch.Tensor, y: torch.Tensor, data_range: float) ->
             f"window needs height and width of at least {MS_SSIM_MIN_SIZE} pixels "
             f"(after crop_border), got {height}×{width}"
         )
+    window = _gaussian_window(x.dtype, x.device, taps_dtype=MS_SSIM_WINDOW_TAPS_DTYPE)
     terms = []
     for scale in range(len(MS_SSIM_WEIGHTS)):
-        ssim_per_channel, cs_per_channel = _ssim_and_cs(x, y, data_range)
+        ssim_per_channel, cs_per_channel = _ssim_and_cs(x, y, data_range, window)
         if scale < len(MS_SSIM_WEIGHTS) - 1:
             terms.append(torch.relu(cs_per_channel))
-            x = F.avg_pool2d(x, kernel_size=2)
-            y = F.avg_pool2d(y, kernel_size=2)
+            x, y = _halve(x), _halve(y)
         else:
             terms.append(torch.relu(ssim_per_channel))
     weights = torch.tensor(MS_SSIM_WEIGHTS, dtype=x.dtype, device=x.device).view(-1, 1, 1)
@@ -288,9 +367,14 @@ def ms_ssim(
 ) -> torch.Tensor:
     """Multi-scale SSIM (Wang et al. 2003, 5 scales, standard weights), per image (shape N).
 
-    ``Π_{j=1..4} relu(cs_j)^{w_j} · relu(ssim_5)^{w_5}`` per channel, then the channel mean.
-    Sides must be ≥ 176 pixels after cropping. This metric is computed in float64 on detached
-    inputs; train with :func:`ms_ssim_loss`. Protocol: see the module docstring.
+    pytorch-msssim 1.0.0 convention (``pytorch_msssim.ms_ssim(..., size_average=False)`` with
+    its default window and constants), matched to 1e-6 in tests:
+    ``Π_{j=1..4} relu(cs_j)^{w_j} · relu(ssim_5)^{w_5}`` per channel, then the channel mean;
+    valid-region 11×11 Gaussian maps at each scale (the package's window: float32 taps), and
+    2×2 mean pooling between scales in which an odd side first gets a zero row/column on its
+    top/left that counts in the mean (an odd side n becomes (n + 1)/2). Sides must be ≥ 161
+    pixels after cropping. This metric is computed in float64 on detached inputs; train with
+    :func:`ms_ssim_loss`. Protocol: see the module docstring.
     """
     x, y, batch, data_range = _prepare(prediction, target, data_range, crop_border, y_channel, reduction)
     return _per_item(_ms_ssim_per_channel(x, y, data_range).mean(dim=1), batch, reduction)

@@ -15,6 +15,18 @@ Layout (DESIGN.md §4) under the output root (``figures/`` and ``tables/`` of th
     figures/<paper>/<id>.png <id>.meta.json
     tables/<paper>/<notebook>.numbers.json
 
+Each ``<id>.meta.json`` holds the provenance of that one output: ``git_commit`` (of the code;
+``+dirty`` only for uncommitted code changes, not for outputs under tables/, figures/, build/),
+``scale``, ``seed``, ``device``, ``threads``, ``torch``, ``data_source`` and ``weights`` (per
+output when given, else the Reporter's; ``weights`` "" means no weights file was loaded),
+``wall_time_s`` with ``wall_time_covers`` (the output's own cost: the time since the notebook's
+previous output, or the ``seconds=`` the caller measured).
+
+``llve reproduce`` passes every notebook a staging folder as ``out_dir`` and publishes it into
+the output root only when the notebook succeeded; the Reporter does not need to know.
+Non-committed products of a run (executed notebooks, staging, logs, checkpoints) live under
+:func:`build_root`.
+
 Every file is written atomically (temporary file in the same folder, then ``os.replace``): an
 interrupted run leaves the previous version intact, never a half-written one.
 
@@ -52,19 +64,48 @@ def output_root(scale: str, out_dir: str | os.PathLike | None = None) -> Path:
     ``build/`` so neither a test nor a long GPU run overwrites what is committed by accident.
     """
     if out_dir:
-        return Path(out_dir).resolve()
+        return Path(out_dir).expanduser().resolve()
     resolve_scale(scale)  # clear error for unknown names
     return REPOSITORY_ROOT if scale == "small" else REPOSITORY_ROOT / "build" / scale
 
 
-def checkpoint_dir(paper: str, scale: str, name: str) -> Path:
-    """Where training checkpoints of model ``name`` for ``paper`` at ``scale`` live.
+BUILD_DIR_VARIABLE = "LLVE_BUILD_DIR"
+"""Environment variable naming the folder that replaces ``<repository>/build`` (``llve
+reproduce`` sets it for its kernels, so a notebook's :func:`checkpoint_dir` follows ``--out``)."""
 
-    Always under ``build/<scale>/checkpoints/`` (gitignored): weights are regenerated, never
-    committed. Notebooks that need a trained model look here before training one.
+
+def build_root(scale: str, out_dir: str | os.PathLike | None = None) -> Path:
+    """The folder of a run's products that are never committed, for ``scale``.
+
+    It holds ``notebooks/`` (executed notebooks), ``staging/`` (a notebook's outputs until it
+    succeeded), ``logs/`` and ``checkpoints/`` (the training cache later notebooks reuse)::
+
+        <out_dir>/build/<scale>          when out_dir is given (``llve reproduce --out``)
+        $LLVE_BUILD_DIR/<scale>          else, when that variable is set (a kernel of such a run)
+        <repository>/build/<scale>       else
+
+    The scale stays in the path so checkpoints of different scales never mix.
     """
     resolve_scale(scale)
-    return REPOSITORY_ROOT / "build" / scale / "checkpoints" / paper / name
+    if out_dir:
+        base = Path(out_dir).expanduser() / "build"
+    elif os.environ.get(BUILD_DIR_VARIABLE):
+        base = Path(os.environ[BUILD_DIR_VARIABLE]).expanduser()
+    else:
+        base = REPOSITORY_ROOT / "build"
+    return base.resolve() / scale
+
+
+def checkpoint_dir(paper: str, scale: str, name: str,
+                   out_dir: str | os.PathLike | None = None) -> Path:
+    """Where training checkpoints of model ``name`` for ``paper`` at ``scale`` live.
+
+    ``build_root(scale, out_dir) / "checkpoints" / paper / name`` (gitignored): weights are
+    regenerated, never committed. Notebooks that need a trained model look here before training
+    one; inside ``llve reproduce --out DIR`` that is under ``DIR/build/<scale>/`` (through
+    ``$LLVE_BUILD_DIR``), without ``--out`` under ``build/<scale>/`` of the repository.
+    """
+    return build_root(scale, out_dir) / "checkpoints" / paper / name
 
 
 # --------------------------------------------------------------------------- atomic writing
@@ -203,13 +244,24 @@ def _reasons(frame: pd.DataFrame) -> list[str]:
 # --------------------------------------------------------------------------- provenance
 
 
+# Outputs and build products: changing them does not change what the code computes.
+NOT_CODE = ("tables", "figures", "build")
+
+
 def git_commit(root: Path = REPOSITORY_ROOT) -> str:
-    """The commit the outputs came from, with ``+dirty`` when the tree has uncommitted changes."""
+    """The commit of the CODE the outputs came from, ``+dirty`` when the code has uncommitted changes.
+
+    Uncommitted changes under ``tables/``, ``figures/`` and ``build/`` (regenerated outputs, such
+    as the ones a run is writing right now) do not count: they cannot change what the commit
+    computes. Untracked files do not count either.
+    """
+    code_only = [":/", *[f":(top,exclude){folder}" for folder in NOT_CODE]]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                                 text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no",
+                                "--", *code_only],
+                               cwd=root, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     return commit + ("+dirty" if dirty else "")
@@ -218,36 +270,72 @@ def git_commit(root: Path = REPOSITORY_ROOT) -> str:
 # --------------------------------------------------------------------------- the reporter
 
 
+WALL_TIME_SINCE_PREVIOUS = "since the notebook's previous output (or since its Reporter was made)"
+WALL_TIME_GIVEN = "the computation of this output, timed by the notebook"
+
+
 class Reporter:
-    """Writes one notebook's tables, figures and recorded numbers with provenance."""
+    """Writes one notebook's tables, figures and recorded numbers with provenance.
+
+    ``data_source`` and ``weights`` are the notebook's defaults; :meth:`table` and :meth:`figure`
+    override them per output (a figure of real camera files is not "synthetic"; ``weights`` is
+    the weights file an output's model was loaded from, "" for none: trained here or untrained).
+
+    Each ``.meta.json`` records ``wall_time_s``, the cost of that output, with
+    ``wall_time_covers`` saying what it covers: by default the seconds since this Reporter's
+    previous table or figure was written (since the Reporter was made, for the first), so the
+    outputs of a notebook add up to its run time; a caller that timed its own computation gives
+    ``seconds=`` instead.
+    """
 
     def __init__(self, paper: str, notebook: str, scale: str = "small", seed: int = 0,
                  device: str | torch.device = "cpu", out_dir: str | os.PathLike | None = None,
-                 data_source: str = "synthetic (llve.data.synth)"):
+                 data_source: str = "synthetic (llve.data.synth)", weights: str | os.PathLike = ""):
         if scale not in SCALES:
             resolve_scale(scale)  # raises the standard unknown-scale error
         self.paper, self.notebook, self.scale, self.seed = paper, notebook, scale, seed
         self.device = resolve_device(device)
         self.data_source = data_source
+        self.weights = str(weights)
         self.root = output_root(scale, out_dir)
         self.tables_dir = self.root / "tables" / paper
         self.figures_dir = self.root / "figures" / paper
         self.numbers: dict[str, Any] = {}
-        self._started = time.perf_counter()
+        self._previous_output = time.perf_counter()
 
-    def _meta(self, kind: str, output_id: str, caption: str, **extra) -> dict:
+    def _meta(self, kind: str, output_id: str, caption: str, seconds: float | None = None,
+              data_source: str | None = None, weights: str | os.PathLike | None = None,
+              **extra) -> dict:
+        now = time.perf_counter()
+        if seconds is None:
+            wall_time, covers = now - self._previous_output, WALL_TIME_SINCE_PREVIOUS
+        else:
+            if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds >= 0):
+                raise InvalidInputError(f"{kind} {output_id!r}: seconds must be a finite number "
+                                        f">= 0, got {seconds!r}")
+            wall_time, covers = float(seconds), WALL_TIME_GIVEN
+        self._previous_output = now
         return {"id": output_id, "kind": kind, "paper": self.paper, "notebook": self.notebook,
                 "caption": caption, "scale": self.scale, "seed": self.seed,
                 "device": device_name(self.device), "threads": torch.get_num_threads(),
-                "torch": torch.__version__,
-                "git_commit": git_commit(), "data_source": self.data_source,
-                "wall_time_s": round(time.perf_counter() - self._started, 3), **extra}
+                "torch": torch.__version__, "git_commit": git_commit(),
+                "data_source": self.data_source if data_source is None else data_source,
+                "weights": self.weights if weights is None else str(weights),
+                "wall_time_s": round(wall_time, 3), "wall_time_covers": covers, **extra}
 
     def table(self, table_id: str, frame: pd.DataFrame, caption: str, protocol: str = "",
-              digits: int = 3) -> Path:
-        """Write ``frame`` as ``<id>.csv`` and ``<id>.md`` (caption, protocol, n/a reasons)."""
+              digits: int = 3, seconds: float | None = None, data_source: str | None = None,
+              weights: str | os.PathLike | None = None) -> Path:
+        """Write ``frame`` as ``<id>.csv`` and ``<id>.md`` (caption, protocol, n/a reasons).
+
+        ``seconds``: the cost of computing the table when the caller timed it (default: the
+        time since the previous output); ``data_source`` / ``weights``: this table's, when they
+        differ from the Reporter's.
+        """
         if frame.empty:
             raise InvalidInputError(f"table {table_id!r} of {self.paper} is empty")
+        meta = self._meta("table", table_id, caption, seconds, data_source, weights,
+                          protocol=protocol)
         csv_frame = frame.map(lambda value: "n/a" if isinstance(value, NotAvailable) else value)
         write_atomically(self.tables_dir / f"{table_id}.csv", csv_frame.to_csv(index=False))
         lines = [f"**{self.paper} {table_id}.** {caption}", ""]
@@ -259,20 +347,24 @@ class Reporter:
             lines += ["n/a: " + "; ".join(reasons), ""]
         lines.append(f"_Scale `{self.scale}`, seed {self.seed}; provenance in {table_id}.meta.json._")
         markdown_path = write_atomically(self.tables_dir / f"{table_id}.md", "\n".join(lines) + "\n")
-        write_atomically(self.tables_dir / f"{table_id}.meta.json",
-                         to_json(self._meta("table", table_id, caption, protocol=protocol)))
+        write_atomically(self.tables_dir / f"{table_id}.meta.json", to_json(meta))
         return markdown_path
 
-    def figure(self, figure_id: str, figure, caption: str, dpi: int = 110) -> Path:
-        """Save a matplotlib ``figure`` as ``<id>.png`` with its provenance."""
+    def figure(self, figure_id: str, figure, caption: str, dpi: int = 110,
+               seconds: float | None = None, data_source: str | None = None,
+               weights: str | os.PathLike | None = None) -> Path:
+        """Save a matplotlib ``figure`` as ``<id>.png`` with its provenance.
+
+        ``seconds``, ``data_source``, ``weights``: as for :meth:`table`.
+        """
         import io
 
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight",
                        metadata={"Software": None})
+        meta = self._meta("figure", figure_id, caption, seconds, data_source, weights)
         path = write_atomically(self.figures_dir / f"{figure_id}.png", buffer.getvalue())
-        write_atomically(self.figures_dir / f"{figure_id}.meta.json",
-                         to_json(self._meta("figure", figure_id, caption)))
+        write_atomically(self.figures_dir / f"{figure_id}.meta.json", to_json(meta))
         return path
 
     def record(self, **numbers: Any) -> None:

@@ -8,7 +8,10 @@ just its exit status.
 
 import importlib
 import math
+import os
 from pathlib import Path
+
+from conftest import REAL_RAW
 
 
 def _finite(value):
@@ -22,14 +25,16 @@ def foundations_low_light_data(numbers):
         recovered = numbers[f"amplified_mean_ratio_{ratio}"]
         clean = numbers["clean_raw_mean"]
         assert abs(recovered - clean) < 0.1 * clean + 0.002, (ratio, recovered, clean)
-        assert numbers[f"snr_db_ratio_{ratio}"] < numbers["snr_db_ratio_100"] + 1e-9
+    # Less light, lower SNR: strictly decreasing over the ratios shown.
+    snr = [numbers[f"snr_db_ratio_{ratio}"] for ratio in (100, 250, 300)]
+    assert snr[0] > snr[1] > snr[2], snr
     # Read-noise comparison: both the synthetic and the real dark frame gave per-channel stats.
     assert set(numbers["synthetic_read_noise_std_dn"]) == {"R", "G1", "G2", "B"}
     assert all(_finite(v) and v > 0 for v in numbers["synthetic_read_noise_std_dn"].values())
     real = numbers.get("real_read_noise_std_dn")
-    if real is not None:  # absent when ../shared is not there
+    if REAL_RAW.exists() or os.environ.get("CI") == "true":  # CI always has ../shared
+        assert set(real) == {"R", "G1", "G2", "B"}
         assert all(_finite(v) and v > 0 for v in real.values())
-    if real is not None:
         assert numbers["matched_system_gain"] > 0
     assert numbers["figures_written"] >= 4
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import shared_file
 import rawpy
 import torch
 
@@ -26,9 +27,7 @@ OPENCV_BAYER_CODES = {"RGGB": cv2.COLOR_BayerBG2RGB, "BGGR": cv2.COLOR_BayerRG2R
 
 
 def needs(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"real raw sample {path} is not present")
-    return path
+    return shared_file(path)
 
 
 def smooth_colour_image(height: int = 96, width: int = 128) -> np.ndarray:

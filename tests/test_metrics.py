@@ -7,9 +7,14 @@ References and tolerances
   smooth inputs, odd sizes (37×53), 1 and 3 channels, data_range 1 and 255: absolute
   difference ≤ 1e-10 (measured: SSIM 7e-16, PSNR 4e-15 dB).
 * Y channel: scikit-image's ``rgb2ycbcr`` (the same BT.601 studio-swing matrix) as reference.
-* MS-SSIM: a straightforward NumPy/SciPy implementation of Wang et al. 2003 written here from
-  the definition (cs terms by scipy.ndimage Gaussian filtering and a 5-pixel crop, 2×2 block
-  means, the last scale's luminance × cs term by scikit-image's SSIM), ≤ 1e-10 (measured 1e-16).
+* MS-SSIM: pytorch-msssim 1.0.0 (a test-only dependency, pinned in requirements.txt) is the
+  reference convention: ``pytorch_msssim.ms_ssim(X, Y, data_range, size_average=False,
+  win_size=11, win_sigma=1.5, K=(0.01, 0.03))`` on the same float64 inputs. Odd sides (193×257,
+  255×300, 161×175, 199×163), even (176×176, 192×192), batch 1 and 2, 1 and 3 channels,
+  data_range 1 and 255; a smooth/noisy pair, independent noise, and an inverted pair (cs < 0,
+  MS-SSIM 0): absolute difference ≤ 1e-6 (measured ≤ 1.3e-15). Also the package's float32
+  window taps bit for bit, its zero-padded pooling of odd sides, its 161-pixel minimum side, and
+  the training loss as 1 − the mean MS-SSIM (≤ 1e-10) and the package's ``size_average=True``.
 * ST-RRED: properties (0 for identical videos, symmetry, invariance to a brightness offset,
   TRRED = 0 for static videos, monotone in noise level) and a hand-computed GSM case.
 * Warping error: integer translations with known flow, a NumPy reference for zero flow.
@@ -22,6 +27,7 @@ import math
 import numpy as np
 import pytest
 import scipy.ndimage
+import pytorch_msssim
 import torch
 from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
@@ -30,6 +36,7 @@ from llve import metrics
 from llve.errors import InvalidInputError
 
 TOLERANCE = 1e-10
+MS_SSIM_TOLERANCE = 1e-6  # against pytorch-msssim, whose Gaussian window is float32
 
 
 def _pair(
@@ -123,55 +130,114 @@ def test_identical_images() -> None:
     assert metrics.ms_ssim(target, target).item() == pytest.approx(1.0, abs=1e-12)
 
 
-def _reference_ms_ssim(prediction: np.ndarray, target: np.ndarray, data_range: float) -> float:
-    """MS-SSIM of one C×H×W pair, written from Wang et al. 2003 with NumPy/SciPy."""
-    weights = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333]
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-
-    def blur(image: np.ndarray) -> np.ndarray:  # 11-tap Gaussian, valid region only
-        return scipy.ndimage.gaussian_filter(image, 1.5, truncate=3.5)[5:-5, 5:-5]
-
-    per_channel = []
-    for x, y in zip(prediction, target):
-        value = 1.0
-        for scale, weight in enumerate(weights):
-            mu_x, mu_y = blur(x), blur(y)
-            var_x, var_y = blur(x * x) - mu_x**2, blur(y * y) - mu_y**2
-            cov = blur(x * y) - mu_x * mu_y
-            cs = np.mean((2 * cov + c2) / (var_x + var_y + c2))
-            if scale < len(weights) - 1:
-                value *= max(cs, 0.0) ** weight
-                h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
-                x = x[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
-                y = y[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
-            else:  # luminance × cs at the coarsest scale: scikit-image's SSIM
-                ssim_value = structural_similarity(
-                    y, x, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=data_range
-                )
-                value *= max(ssim_value, 0.0) ** weight
-        per_channel.append(value)
-    return float(np.mean(per_channel))
+def _pytorch_msssim(
+    prediction: torch.Tensor, target: torch.Tensor, data_range: float, size_average: bool = False
+) -> torch.Tensor:
+    """pytorch-msssim 1.0.0's MS-SSIM with its default window and constants."""
+    return pytorch_msssim.ms_ssim(
+        prediction, target, data_range=data_range, size_average=size_average, win_size=11,
+        win_sigma=1.5, K=(0.01, 0.03),
+    )
 
 
-@pytest.mark.parametrize("data_range", [1.0, 255.0])
-def test_ms_ssim_matches_reference_implementation(data_range: float) -> None:
-    prediction, target = _pair(3, 181, 197, seed=1)
-    prediction, target = prediction * data_range, target * data_range
+# (batch, channels, height, width, data_range, kind): odd and even sides, the 161-px minimum,
+# Lamba's 192×192 crops, 1 and 3 channels, data_range 1 and 255, similar and unrelated pairs.
+MS_SSIM_CASES = [
+    (2, 3, 193, 257, 1.0, "pair"),
+    (1, 3, 176, 176, 1.0, "pair"),
+    (2, 1, 255, 300, 1.0, "pair"),
+    (2, 3, 192, 192, 1.0, "pair"),
+    (1, 3, 161, 175, 255.0, "pair"),
+    (1, 1, 199, 163, 255.0, "pair"),
+    (2, 3, 193, 257, 1.0, "noise"),
+    (1, 3, 193, 257, 1.0, "inverted"),
+]
+
+
+def _ms_ssim_inputs(
+    batch: int, channels: int, height: int, width: int, data_range: float, kind: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fixed inputs in [0, data_range] for one of ``MS_SSIM_CASES``."""
+    prediction, target = _pair(channels, height, width, seed=height + width, batch=batch)
+    if kind == "noise":  # independent uniform noise: MS-SSIM ≈ 0.1, cs at scale 1 ≈ 0.001
+        generator = torch.Generator().manual_seed(height * width)
+        prediction = torch.rand(prediction.shape, generator=generator, dtype=torch.float64)
+        target = torch.rand(target.shape, generator=generator, dtype=torch.float64)
+    elif kind == "inverted":  # negative correlation: cs < 0, which the ReLU turns into MS-SSIM 0
+        prediction = 1 - target
+    return prediction * data_range, target * data_range
+
+
+@pytest.mark.parametrize("case", MS_SSIM_CASES, ids=lambda c: "{}x{}x{}x{}-r{:g}-{}".format(*c))
+def test_ms_ssim_matches_pytorch_msssim(case: tuple) -> None:
+    *shape, data_range, kind = case
+    prediction, target = _ms_ssim_inputs(*shape, data_range, kind)
     ours = metrics.ms_ssim(prediction, target, data_range=data_range)
-    for index in range(2):
-        reference = _reference_ms_ssim(prediction[index].numpy(), target[index].numpy(), data_range)
-        assert abs(ours[index].item() - reference) <= TOLERANCE
-    assert 0.0 < ours.min().item() < ours.max().item() < 1.0
+    reference = _pytorch_msssim(prediction, target, data_range)
+    assert ours.shape == reference.shape == (shape[0],)
+    assert (ours - reference).abs().max().item() <= MS_SSIM_TOLERANCE
+    if kind == "inverted":
+        assert ours.abs().max().item() == reference.abs().max().item() == 0.0
+    else:
+        assert 0.05 < ours.min().item() and ours.max().item() < 1.0
 
 
-def test_ms_ssim_rejects_small_images_with_minimum_size() -> None:
-    prediction, target = _pair(3, 175, 300, batch=1)
-    with pytest.raises(InvalidInputError, match="176"):
-        metrics.ms_ssim(prediction, target)
+def test_ms_ssim_window_is_pytorch_msssims_float32_window() -> None:
+    from pytorch_msssim.ssim import _fspecial_gauss_1d  # private, but the version is pinned
+
+    window = metrics._gaussian_window(torch.float64, torch.device("cpu"), taps_dtype=torch.float32)
+    assert torch.equal(window, _fspecial_gauss_1d(11, 1.5).view(-1).to(torch.float64))
+    exact = metrics._gaussian_window(torch.float64, torch.device("cpu"))  # SSIM's window
+    assert abs(exact.sum().item() - 1) < 1e-15
+    assert window.sum().item() - 1 == pytest.approx(-3.07e-8, rel=1e-2)
+    assert (window - exact).abs().max().item() < 1e-8
+
+
+def test_ms_ssim_odd_sides_pad_top_left_with_counted_zeros() -> None:
+    image = torch.arange(15, dtype=torch.float64).view(1, 1, 3, 5) + 1
+    halved = metrics._halve(image)
+    assert halved.shape == (1, 1, 2, 3)
+    # Rows (zero, 0) and (1, 2), columns (zero, 0), (1, 2), (3, 4): each window's sum over 4.
+    assert halved[0, 0, 0, 0].item() == image[0, 0, 0, 0].item() / 4
+    assert halved[0, 0, 1, 2].item() == image[0, 0, 1:3, 3:5].mean().item()
+    torch.testing.assert_close(halved, torch.nn.functional.avg_pool2d(image, 2, padding=(1, 1)))
+    assert metrics._halve(image[..., :2, :4]).shape == (1, 1, 1, 2)  # even sides: plain pooling
+
+
+def test_identical_images_give_ms_ssim_one() -> None:
+    _, target = _pair(3, 193, 257, batch=2)
+    torch.testing.assert_close(metrics.ms_ssim(target, target), torch.ones(2, dtype=torch.float64))
+    assert metrics.ms_ssim_loss(target, target).item() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_ms_ssim_minimum_size_is_pytorch_msssims() -> None:
+    assert metrics.MS_SSIM_MIN_SIZE == 161
+    prediction, target = _pair(3, 161, 300, batch=1)
+    too_small_prediction, too_small_target = prediction[..., :160, :], target[..., :160, :]
+    with pytest.raises(InvalidInputError, match="161"):
+        metrics.ms_ssim(too_small_prediction, too_small_target)
+    with pytest.raises(InvalidInputError, match="161"):
+        metrics.ms_ssim_loss(too_small_prediction.transpose(-1, -2), too_small_target.transpose(-1, -2))
+    with pytest.raises(AssertionError):  # the package refuses the same size
+        _pytorch_msssim(too_small_prediction, too_small_target, 1.0)
+    smallest = metrics.ms_ssim(prediction[..., :161], target[..., :161])  # 161×161
+    assert 0.0 < smallest.item() < 1.0
+
+
+@pytest.mark.parametrize("case", MS_SSIM_CASES[:3], ids=lambda c: "{}x{}x{}x{}".format(*c[:4]))
+def test_ms_ssim_loss_is_one_minus_mean_ms_ssim(case: tuple) -> None:
+    *shape, data_range, kind = case
+    prediction, target = _ms_ssim_inputs(*shape, data_range, kind)
+    loss = metrics.ms_ssim_loss(prediction, target, data_range=data_range)
+    assert loss.dtype == torch.float64 and loss.ndim == 0
+    expected = 1 - metrics.ms_ssim(prediction, target, data_range=data_range).mean()
+    assert abs(loss.item() - expected.item()) <= TOLERANCE
+    reference = 1 - _pytorch_msssim(prediction, target, data_range, size_average=True)
+    assert abs(loss.item() - reference.item()) <= MS_SSIM_TOLERANCE
 
 
 def test_ms_ssim_loss_gradient_and_value() -> None:
-    prediction, target = _pair(3, 176, 184, seed=4)
+    prediction, target = _pair(3, 177, 185, seed=4)  # odd sides: the zero-padded pooling
     prediction32 = prediction.float().requires_grad_(True)
     loss = metrics.ms_ssim_loss(prediction32, target.float())
     assert loss.dtype == torch.float32 and loss.ndim == 0
@@ -408,3 +474,16 @@ def test_colour_cast_sign_and_zero():
     assert colour_cast(target, target).item() == 0.0
     assert abs(colour_cast(greener, target).item() - 0.1) < 1e-6  # float32 inputs
     assert colour_cast(target, greener).item() < 0
+
+
+def test_ssim_against_targets_equals_ssim_per_target():
+    generator = torch.Generator().manual_seed(3)
+    prediction = torch.rand(1, 3, 40, 37, generator=generator, dtype=torch.float64)
+    targets = torch.rand(4, 3, 40, 37, generator=generator, dtype=torch.float64)
+    expected = torch.cat([metrics.ssim(prediction, target[None]) for target in targets])
+    assert torch.allclose(metrics.ssim_against_targets(prediction, targets), expected,
+                          atol=1e-12, rtol=0)
+    with pytest.raises(InvalidInputError):
+        metrics.ssim_against_targets(prediction.expand(2, -1, -1, -1), targets)
+    with pytest.raises(InvalidInputError):
+        metrics.ssim_against_targets(prediction, targets[:, :2])

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shared_file
 import rawpy
 import tifffile
 import torch
@@ -28,10 +29,7 @@ RAW_VIDEO_FILES = REAL_FILES[1:]
 
 
 def real_file(name: str) -> Path:
-    path = REAL_RAW / name
-    if not path.exists():
-        pytest.skip(f"real raw sample {path} is not present")
-    return path
+    return shared_file(REAL_RAW / name)
 
 
 def verified(name: str) -> dict:

@@ -91,3 +91,119 @@ def test_default_output_roots_keep_committed_outputs_for_small_only():
     assert report.output_root("small") == report.REPOSITORY_ROOT
     assert report.output_root("ci") == report.REPOSITORY_ROOT / "build" / "ci"
     assert report.output_root("paper") == report.REPOSITORY_ROOT / "build" / "paper"
+
+
+# --------------------------------------------------------------------------- provenance (issue #6)
+
+
+def _git(root, *arguments):
+    import subprocess
+
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *arguments],
+                   cwd=root, check=True, capture_output=True)
+
+
+def test_git_commit_is_dirty_for_code_changes_only(tmp_path):
+    for name in ("code.py", "tables/lamba/t1.csv", "figures/lamba/f1.meta.json", "build/ci/x.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("first\n")
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "commit", "-q", "-m", "initial")
+    clean = report.git_commit(tmp_path)
+    assert len(clean) == 40 and "dirty" not in clean
+    for name in ("tables/lamba/t1.csv", "figures/lamba/f1.meta.json", "build/ci/x.txt"):
+        (tmp_path / name).write_text("regenerated\n")  # outputs a run rewrites
+    (tmp_path / "tables/lamba/new.csv").write_text("untracked\n")
+    assert report.git_commit(tmp_path) == clean
+    (tmp_path / "code.py").write_text("changed\n")
+    assert report.git_commit(tmp_path) == clean + "+dirty"
+
+
+def test_git_commit_outside_a_checkout(tmp_path):
+    assert report.git_commit(tmp_path).startswith("unknown")
+
+
+class _Clock:
+    def __init__(self, now=100.0):
+        self.now = now
+
+    def perf_counter(self):
+        return self.now
+
+
+def _meta(tmp_path, folder, output_id):
+    return json.loads((tmp_path / folder / "foundations" / f"{output_id}.meta.json").read_text())
+
+
+def test_wall_time_is_each_outputs_own_cost(tmp_path, monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr(report, "time", clock)
+    monkeypatch.setattr(report, "git_commit", lambda root=None: "abc")
+    reporter = make_reporter(tmp_path)
+    frame = pd.DataFrame({"a": [1.0]})
+    clock.now = 103.0
+    reporter.table("first", frame, caption="first output: since the Reporter was made")
+    clock.now = 110.0
+    figure, axes = plt.subplots()
+    reporter.figure("second", figure, caption="7 s after the first")
+    plt.close(figure)
+    clock.now = 200.0
+    reporter.table("timed", frame, caption="the caller timed it", seconds=1.25)
+    clock.now = 201.5
+    reporter.table("after", frame, caption="since the timed one was written")
+    first, second = _meta(tmp_path, "tables", "first"), _meta(tmp_path, "figures", "second")
+    timed, after = _meta(tmp_path, "tables", "timed"), _meta(tmp_path, "tables", "after")
+    assert (first["wall_time_s"], second["wall_time_s"]) == (3.0, 7.0)
+    assert (timed["wall_time_s"], after["wall_time_s"]) == (1.25, 1.5)
+    assert first["wall_time_covers"] == after["wall_time_covers"] == report.WALL_TIME_SINCE_PREVIOUS
+    assert "previous output" in first["wall_time_covers"]
+    assert timed["wall_time_covers"] == report.WALL_TIME_GIVEN
+
+
+def test_seconds_must_be_a_finite_non_negative_number(tmp_path):
+    reporter = make_reporter(tmp_path)
+    for seconds in (-1.0, float("nan"), "3"):
+        with pytest.raises(report.InvalidInputError, match="seconds"):
+            reporter.table("t", pd.DataFrame({"a": [1]}), caption="x", seconds=seconds)
+    assert not (tmp_path / "tables").exists()  # refused before anything was written
+
+
+def test_data_source_and_weights_per_output(tmp_path):
+    reporter = make_reporter(tmp_path)
+    frame = pd.DataFrame({"a": [1.0]})
+    reporter.table("default", frame, caption="the Reporter's defaults")
+    figure, axes = plt.subplots()
+    reporter.figure("canon", figure, caption="real files", data_source="real Canon DNG files: a.dng",
+                    weights="../shared/weights/lamba/sony.pt")
+    plt.close(figure)
+    reporter.table("trained", frame, caption="x", weights=tmp_path / "step_4.pt")
+    default, canon = _meta(tmp_path, "tables", "default"), _meta(tmp_path, "figures", "canon")
+    assert default["data_source"] == "synthetic (llve.data.synth)" and default["weights"] == ""
+    assert canon["data_source"] == "real Canon DNG files: a.dng"
+    assert canon["weights"] == "../shared/weights/lamba/sony.pt"
+    assert _meta(tmp_path, "tables", "trained")["weights"] == str(tmp_path / "step_4.pt")
+    reporter = make_reporter(tmp_path, weights="w.pt", data_source="SID Sony under /data")
+    reporter.table("reporter_defaults", frame, caption="x")
+    meta = _meta(tmp_path, "tables", "reporter_defaults")
+    assert (meta["weights"], meta["data_source"]) == ("w.pt", "SID Sony under /data")
+
+
+# --------------------------------------------------------------------------- build folders (issue #6)
+
+
+def test_build_root_and_checkpoint_dir_follow_out_dir_and_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv(report.BUILD_DIR_VARIABLE, raising=False)
+    assert report.build_root("ci") == report.REPOSITORY_ROOT / "build" / "ci"
+    assert report.checkpoint_dir("lamba", "small", "run") == (
+        report.REPOSITORY_ROOT / "build" / "small" / "checkpoints" / "lamba" / "run")
+    assert report.build_root("paper", tmp_path) == tmp_path / "build" / "paper"
+    assert report.checkpoint_dir("lamba", "ci", "run", out_dir=tmp_path) == (
+        tmp_path / "build" / "ci" / "checkpoints" / "lamba" / "run")
+    # inside a kernel of `llve reproduce --out`, the three-argument call follows the run
+    monkeypatch.setenv(report.BUILD_DIR_VARIABLE, str(tmp_path / "run" / "build"))
+    assert report.checkpoint_dir("lamba", "ci", "run") == (
+        tmp_path / "run" / "build" / "ci" / "checkpoints" / "lamba" / "run")
+    assert report.build_root("ci", tmp_path / "other") == tmp_path / "other" / "build" / "ci"
+    with pytest.raises(UnknownNameError, match="unknown scale 'huge'"):
+        report.checkpoint_dir("lamba", "huge", "run")

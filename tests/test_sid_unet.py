@@ -1,11 +1,17 @@
-"""SID U-Net baseline: exact counts, shapes, padding, and the mosaic-level wrapper."""
+"""SID U-Net baseline: exact counts, padding, and the mosaic-level wrapper.
+
+The checks every registered model shares (forward, gradients, state dict, seeds, invalid
+input, presets, checkpoints) are in tests/test_models_contract.py.
+"""
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from llve.complexity import count_macs, count_parameters
 from llve.data.raw import pack
-from llve.errors import InvalidInputError, UnknownNameError
+from llve.data.mosaic import reflect_pad
+from llve.errors import InvalidInputError
 from llve.models import build
 from llve.models.sid_unet import SidUnet, SidUnetOnMosaic
 
@@ -24,16 +30,24 @@ def test_paper_macs_at_sony_size():
     assert round(macs / 1e7) / 100 == 560.09  # the paper's 562 G is ptflops-style
 
 
-def test_tiny_forward_shapes_padding_and_gradients():
+def test_transposed_convolutions_have_no_bias_unless_asked():
+    assert all(up.bias is None for up in build("sid_unet", "tiny").upsample)  # TF-faithful
+    with_bias = build("sid_unet", "tiny", transpose_bias=True)
+    assert all(up.bias is not None for up in with_bias.upsample)
+
+
+def test_sizes_not_multiple_of_16_are_reflect_padded_and_cropped_back():
+    # Forward shape, finiteness and gradients are in tests/test_models_contract.py.
     torch.manual_seed(0)
-    model = build("sid_unet", "tiny")
-    packed = torch.rand(2, 4, 40, 56)  # not multiples of 16: padded, then cropped back
-    out = model(packed)
-    assert out.shape == (2, 3, 80, 112) and torch.isfinite(out).all()
-    out.square().mean().backward()
-    for name, parameter in model.named_parameters():
-        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
-    assert all(up.bias is None for up in model.upsample)
+    model = build("sid_unet", "tiny").eval()
+    packed = torch.rand(1, 4, 40, 56)  # padded to 48×64
+    with torch.no_grad():
+        out = model(packed)
+        reflected = model(reflect_pad(packed, right=8, bottom=8))
+        zero_padded = model(F.pad(packed, (0, 8, 0, 8)))
+    assert out.shape == (1, 3, 80, 112)
+    assert torch.equal(out, reflected[..., :80, :112])
+    assert not torch.equal(out, zero_padded[..., :80, :112])  # the padding mode shows
 
 
 def test_wrapper_packs_clips_and_keeps_mosaic_size():
@@ -60,5 +74,3 @@ def test_invalid_inputs():
         build("sid_unet", "tiny")(torch.rand(1, 1, 32, 32))
     with pytest.raises(InvalidInputError, match="even"):
         SidUnetOnMosaic(build("sid_unet", "tiny"))(torch.rand(1, 1, 33, 32))
-    with pytest.raises(UnknownNameError):
-        build("sid_unet", "medium")

@@ -5,9 +5,10 @@ Statistical tolerances are stated next to each check; every random draw is seede
 
 import numpy as np
 import pytest
+from conftest import shared_file
 from scipy import stats
 
-from llve.data import shared_sample
+from llve.data import SHARED_DATA, shared_sample
 from llve.data.cfa import BAYER_PATTERNS, plane_positions
 from llve.data.images import clean_image
 from llve.data.synth import (
@@ -240,8 +241,8 @@ def test_synthetic_dark_frame_matches_its_parameters():
     assert not np.array_equal(frame.dn, other.dn)
 
 
-@pytest.mark.skipif(REAL_DARK_FRAME is None, reason="../shared real raw files absent")
 def test_read_noise_shape_of_a_real_lens_capped_frame():
+    shared_file(SHARED_DATA / "real_raw/canon650d_rawvideo_darkframe_1280x720.dng")
     import rawpy
 
     with rawpy.imread(str(REAL_DARK_FRAME)) as raw:  # RGGB, black 2047

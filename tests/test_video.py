@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+from conftest import shared_file
 from scipy import ndimage
 
-from llve.data import shared_sample
+from llve.data import SHARED_DATA, shared_sample
 from llve.data.images import clean_image
 from llve.data.video import darken_clip, dynamic_clip, load_video, static_clip, warp
 from llve.errors import DatasetNotFoundError, InvalidInputError
@@ -110,8 +111,8 @@ def test_load_video_errors(tmp_path):
         load_video(junk)
 
 
-@pytest.mark.skipif(REAL_VIDEO is None, reason="../shared real video absent")
 def test_load_real_video_and_darken_it():
+    shared_file(SHARED_DATA / "real_video/intel_sample-videos_car-detection.mp4")
     frames = load_video(REAL_VIDEO, max_frames=3, start=100)
     assert frames.shape == (3, 432, 768, 3) and frames.dtype == np.float32
     assert 0.0 <= frames.min() and frames.max() <= 1.0 and frames.std() > 0.05

@@ -121,3 +121,12 @@ else:
                   sweep_mean_released=sweep["mean_released"].tolist(),
                   sweep_true_ratio=sweep_frame.exposure_ratio, model=model_label)
     display(sweep.round(2))
+
+# %% [markdown]
+# ## Summary
+#
+# - Eq. 3 needs the long exposure's metadata; Eq. 4 and Eq. 5 need only the pixels, and Eq. 5's
+#   bin weights keep lamps and saturated highlights from pulling the factor down.
+# - m only scales the factor (below the 300 clamp A is proportional to m), so it sets the
+#   brightness of the restoration, as the paper's Fig. 5 shows.
+# - The released code's m/10 scale and the printed Eq. 5's m differ by 10×; the sweep shows both.

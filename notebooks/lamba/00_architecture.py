@@ -20,7 +20,7 @@
 # 1/2, keep one cheap layer at 1/2 resolution for fine detail, and let the three **scale spaces**
 # read the input independently so they can run in parallel.
 #
-# This notebook walks through the network as released (`llve/models/lamba.py`), counts its
+# This notebook walks through the network as released (`llve/papers/lamba/network.py`), counts its
 # parameters and multiply-accumulates (MACs) exactly, follows a dark raw frame through the
 # three scale spaces, and draws the amplifier's bins and weights.
 
@@ -38,16 +38,12 @@ import inspect
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
-from IPython.display import display
 
-from llve import amplifier
 from llve.complexity import count_macs, count_parameters, layer_table
-from llve.data import images, synth
-from llve.models import build, lamba
-from llve.plots import image_grid
-from llve.report import Reporter, beside_paper, not_available
+from llve.models import build
+from llve.papers import lamba
+from llve.papers.lamba import amplifier
+from llve.report import Reporter
 from llve.scales import resolve_scale
 
 settings = resolve_scale(scale)
@@ -70,10 +66,17 @@ SONY_HEIGHT, SONY_WIDTH = 2848, 4256  # the SID Sony sensor, the paper's "4K" im
 # * **Fuse 1** (1/8) interleaves MSE and HSE channels (channel shuffle) before a grouped
 #   convolution, so every group sees both; **Fuse 2** (1/2) mixes in LSE and makes RGB.
 #
-# The RDB\* is the paper's modification; here is its forward pass as the library defines it:
+# The whole network's forward pass, as the library defines it: pad to the RGGB phase and to a
+# multiple of 32, unshuffle, the three scale spaces, the two fuse blocks, shuffle back, crop:
 
 # %%
-print(inspect.getsource(lamba.ResidualDenseBlock.forward))
+print(inspect.getsource(lamba.network.Lamba.forward))
+
+# %% [markdown]
+# The RDB\* is the paper's modification of the residual dense block; its forward pass:
+
+# %%
+print(inspect.getsource(lamba.network.ResidualDenseBlock.forward))
 
 # %% [markdown]
 # ## Shapes through the network, parameters and MACs
@@ -88,31 +91,18 @@ layers = pd.DataFrame(layer_table(model, (1, 1, 512, 512), depth=2))
 layers
 
 # %%
-lamba_parameters = count_parameters(model)
-lamba_macs = count_macs(model, (1, 1, SONY_HEIGHT, SONY_WIDTH))
-lamba_macs_512 = count_macs(model, (1, 1, 512, 512))
-sid = build("sid_unet", "paper")
-sid_parameters = count_parameters(sid)
-sid_macs = count_macs(sid, (1, 4, SONY_HEIGHT // 2, SONY_WIDTH // 2))
-ours = pd.DataFrame({
-    "model": ["Lamba", "SID U-Net"],
-    "parameters": [lamba_parameters, sid_parameters],
-    "GMACs at 2848×4256": [lamba_macs / 1e9, sid_macs / 1e9],
-})
-# The paper's text gives SID's 562 GMAC (Sec. 1) and Lamba's 59.8 (Table 1, via FACTS.md; our
-# text copy of Table 1 is not legible). Counting conventions differ: ours
-# are convolution-only, ptflops also counts bias adds and activations (+0.4 % for Lamba).
-illegible = not_available("Table 1's parameter cells are not legible in our text copy of the paper")
-paper = pd.DataFrame({"model": ["Lamba", "SID U-Net"], "parameters": [illegible, illegible],
-                      "GMACs at 2848×4256": [59.8, 562.0]})
-complexity_table = beside_paper(ours, paper, key="model")
-report.table("complexity", complexity_table, caption="Parameters and MACs of the paper "
-             "configurations at the SID Sony size.", protocol="ours: convolution MACs from "
-             "torch.utils.flop_counter on the meta device; paper: ptflops-style (adds bias and "
-             "activation operations); parameters include the weight-norm g scalars")
-report.record(lamba_parameters=lamba_parameters, lamba_macs=lamba_macs, lamba_macs_512=lamba_macs_512,
-              sid_parameters=sid_parameters, sid_macs=sid_macs,
-              parameters_without_weight_norm=count_parameters(lamba.fold_weight_norm(model)))
+complexity_table = lamba.tables.complexity(SONY_HEIGHT, SONY_WIDTH)
+report.table("complexity", complexity_table, caption="Parameters (millions) and MACs of the "
+             "paper configurations at the SID Sony size, beside the paper's Table 1.",
+             protocol="ours: convolution MACs from torch.utils.flop_counter on the meta device; "
+             "paper: ptflops-style (adds bias and activation operations); parameters include "
+             "the weight-norm g scalars")
+report.record(lamba_parameters=count_parameters(model),
+              lamba_macs=count_macs(model, (1, 1, SONY_HEIGHT, SONY_WIDTH)),
+              lamba_macs_512=count_macs(model, (1, 1, 512, 512)),
+              sid_parameters=count_parameters(build("sid_unet", "paper")),
+              sid_macs=count_macs(build("sid_unet", "paper"), (1, 4, SONY_HEIGHT // 2, SONY_WIDTH // 2)),
+              parameters_without_weight_norm=count_parameters(lamba.network.fold_weight_norm(model)))
 complexity_table
 
 # %% [markdown]
@@ -127,44 +117,25 @@ complexity_table
 # be the largest single block.
 
 # %%
-counted = lamba.scale_space_costs(lamba.LambaConfig.paper(), SONY_HEIGHT, SONY_WIDTH)
-estimates = {
-    "LSE": lamba.equation_1_operations(SONY_HEIGHT, SONY_WIDTH, downsampling=2, kernel=7,
-                                       in_channels=4, out_channels=12),
-    "MSE": lamba.equation_1_operations(SONY_HEIGHT, SONY_WIDTH, downsampling=8, kernel=3,
-                                       in_channels=64, out_channels=64, layers=2),
-    "HSE": lamba.equation_2_operations(SONY_HEIGHT, SONY_WIDTH),
-}
-scale_spaces = pd.DataFrame({
-    "block": list(counted),
-    "paper estimate (Eq. 1/2), GMACs": [estimates.get(block, np.nan) / 1e9 for block in counted],
-    "released network, GMACs": [macs / 1e9 for macs in counted.values()],
-    "share of all MACs": [macs / sum(counted.values()) for macs in counted.values()],
-})
+scale_spaces = lamba.tables.scale_space_table(SONY_HEIGHT, SONY_WIDTH)
 report.table("scale_space_costs", scale_spaces, caption="Operation counts per block at "
-             "2848×4256: the paper's design equations beside the released network's counted MACs "
-             "(n/a: the equations cover only the encoders).",
+             "2848×4256: the paper's design equations beside the released network's counted MACs.",
              protocol="convolution MACs, meta device")
-report.record(block_macs=counted)
+report.record(block_macs=dict(zip(scale_spaces["block"],
+                                  (scale_spaces["released network, GMACs"] * 1e9).round().astype(int))))
 scale_spaces
 
 # %% [markdown]
 # ## A dark frame through the three scale spaces
 #
-# What each encoder *sees*: the same amplified dark mosaic unshuffled to 1/2 (4 planes), 1/8
-# (64 channels) and 1/32 (1024 channels). One channel of each is drawn: the resolution drops,
-# but nothing is thrown away.
+# What each encoder *sees*: one amplified dark test mosaic (ratio 100; SID Sony's when
+# `data_root` is given) unshuffled to 1/2 (4 planes), 1/8 (64 channels) and 1/32 (1024
+# channels). One channel of each is drawn: the resolution drops, but nothing is thrown away.
 
 # %%
-scene = images.procedural_scene(settings.image_size, seed=seed)
-pair = synth.dark_pair(scene, ratio=100, seed=seed)
-mosaic = torch.from_numpy(pair.noisy * 100).clip(0, 1)[None, None]
-half = F.pixel_unshuffle(mosaic, 2)
-views = [mosaic[0, 0], half[0, 0], F.pixel_unshuffle(half, 4)[0, 0], F.pixel_unshuffle(half, 16)[0, 0]]
-figure = image_grid([view.numpy() ** (1 / 2.2) for view in views],
-                    [f"mosaic {tuple(mosaic.shape[-2:])}", f"LSE input: R plane {tuple(half.shape[-2:])}",
-                     f"MSE input: 1 of 64 ch {tuple(views[2].shape)}",
-                     f"HSE input: 1 of 1024 ch {tuple(views[3].shape)}"])
+item = next(entry for entry in lamba.experiment.test_set(scale, seed, data_root)
+            if entry["ratio"] == 100)
+figure = lamba.figures.scale_space_views(item["mosaic"] * item["ratio"])
 report.figure("scale_spaces", figure, caption="An amplified dark mosaic and one channel of what "
               "LSE (1/2), MSE (1/8) and HSE (1/32) receive (gamma 1/2.2 for display).")
 
@@ -191,3 +162,15 @@ report.figure("amplifier_bins", figure, caption="The amplifier's bin edges and w
               "released (FACTS.md): 128 edges (2^(8k/127) - 1)/255, weights 10^(5k/126)/1e5 reversed.")
 report.record(bin_edges=len(edges), bin_weights=len(weights),
               factor_of_constant_image=float(amplifier.estimate_amplification(np.full((64, 64), 1e-3), m=0.5)))
+
+# %% [markdown]
+# ## Summary
+#
+# - The network reads the amplified Bayer mosaic at three scale spaces (1/2, 1/8, 1/32) that
+#   depend only on the input, so they could run in parallel; most layers sit at 1/32.
+# - Its paper configuration has 784,768 parameters (with weight norm) and 59.6 G convolution
+#   MACs at 2848×4256, beside the paper's 0.78 M and 59.8 G; the SID U-Net it is compared with
+#   has about ten times the parameters and 9.4× the MACs.
+# - The paper's Eq. 1–2 explain the design; the released network differs in details (5×5 LSE,
+#   η = 4 in RDB1) that the counts show.
+# - The amplifier's 128 log-spaced bins give dark pixels full weight and saturated ones none.

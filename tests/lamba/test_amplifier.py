@@ -13,6 +13,8 @@ from llve.papers.lamba.amplifier import (
 )
 from llve.errors import InvalidInputError
 from llve.models import build
+from llve.models.sid_unet import SidUnetOnMosaic
+from llve.papers.lamba.inference import LambaInference
 
 
 def reference_released(image: np.ndarray, m: float) -> float:
@@ -155,3 +157,78 @@ def test_amplify_and_restore_rejects_unknown_layouts():
         amplify_and_restore(nn.Conv2d(1, 3, 1), torch.rand(1, 1, 8, 8))
     with pytest.raises(InvalidInputError, match="amplifier"):
         amplify_and_restore(Passthrough(), torch.rand(1, 1, 8, 8), amplifier="magic")
+
+
+@pytest.fixture(scope="module")
+def tiny_lamba():
+    torch.manual_seed(4)
+    return build("lamba", "tiny").eval()
+
+
+def dark_mosaic(batch=2, height=64, width=96, seed=5):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, 1, height, width, generator=generator) * 0.01
+
+
+def test_amplify_and_restore_training_and_inference_forms_agree(tiny_lamba):
+    mosaic = dark_mosaic()
+    out, factors = amplify_and_restore(tiny_lamba, mosaic, pattern="GBRG")
+    fast, fast_factors = amplify_and_restore(LambaInference(tiny_lamba), mosaic, pattern="GBRG")
+    assert torch.equal(factors, fast_factors)
+    assert out.shape == fast.shape == (2, 3, 64, 96)
+    assert (out - fast).abs().max().item() < 1e-5
+    # and it is the network applied to the amplified mosaic (Eq. 5–7 as released)
+    expected_factors = estimate_amplification(mosaic)
+    assert torch.allclose(factors, expected_factors)
+    with torch.no_grad():
+        expected = tiny_lamba(mosaic * expected_factors.view(-1, 1, 1, 1), "GBRG")
+    assert (out - expected).abs().max().item() < 1e-6
+
+
+def test_amplify_and_restore_feeds_a_sid_unet_packed_and_clipped():
+    torch.manual_seed(6)
+    unet = build("sid_unet", "tiny").eval()
+    mosaic = dark_mosaic()
+    out, factors = amplify_and_restore(unet, mosaic, amplifier=[150.0, 250.0], pattern="BGGR")
+    assert factors.tolist() == [150.0, 250.0]
+    with torch.no_grad():
+        expected = SidUnetOnMosaic(unet)(mosaic * factors.view(-1, 1, 1, 1), "BGGR")
+    assert out.shape == (2, 3, 64, 96) and torch.equal(out, expected)
+    assert out.min() >= 0 and out.max() <= 1
+
+
+@pytest.mark.parametrize("factor", [0.0, -10.0, float("nan"), float("inf")])
+def test_amplify_and_restore_refuses_bad_fixed_factors(tiny_lamba, factor):
+    with pytest.raises(InvalidInputError, match="finite positive factor"):
+        amplify_and_restore(tiny_lamba, dark_mosaic(), amplifier=factor)
+    with pytest.raises(InvalidInputError, match="finite positive factor"):
+        amplify_and_restore(tiny_lamba, dark_mosaic(), amplifier=[100.0, factor])
+
+
+def test_amplify_and_restore_refuses_the_wrong_number_of_factors(tiny_lamba):
+    with pytest.raises(InvalidInputError, match="one finite positive factor per image"):
+        amplify_and_restore(tiny_lamba, dark_mosaic(), amplifier=[100.0, 100.0, 100.0])
+
+
+def test_amplify_and_restore_refuses_integer_digital_numbers(tiny_lamba):
+    digital_numbers = (dark_mosaic() * 16383).to(torch.int32)
+    for mosaic in (digital_numbers.numpy().astype(np.uint16), digital_numbers.to(torch.uint16)):
+        with pytest.raises(InvalidInputError, match="normalised"):
+            amplify_and_restore(tiny_lamba, mosaic, amplifier=100.0)
+
+
+def test_amplify_and_restore_casts_float64_numpy_to_float32(tiny_lamba):
+    mosaic = dark_mosaic().numpy()
+    out32, factors32 = amplify_and_restore(tiny_lamba, mosaic)
+    out64, factors64 = amplify_and_restore(tiny_lamba, mosaic.astype(np.float64))
+    assert out64.dtype == torch.float32 and factors64.dtype == torch.float32
+    assert torch.equal(factors64, factors32) and torch.equal(out64, out32)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_amplify_and_restore_refuses_a_non_finite_pixel(tiny_lamba, value):
+    mosaic = dark_mosaic()
+    mosaic[1, 0, 10, 20] = value
+    for amplifier in ("weighted", 100.0):  # refused before any estimator or the model runs
+        with pytest.raises(InvalidInputError, match="NaN or inf"):
+            amplify_and_restore(tiny_lamba, mosaic, amplifier=amplifier)

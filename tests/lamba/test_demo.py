@@ -6,12 +6,13 @@ import re
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from conftest import shared_file
 import torch
 
 from llve.papers.lamba.amplifier import (
     BIN_WEIGHTS, estimate_amplification, mean_amplification, pixel_weights,
 )
-from llve.data import raw, shared_sample
+from llve.data import SHARED_DATA, raw
 from llve.papers.lamba import network as lamba
 from llve.papers.lamba.demo import (
     AMPLIFIER_LABELS, DemoImage, amplification_sweep, amplifier_demo, amplifier_sweep_figure,
@@ -146,10 +147,8 @@ def test_amplification_sweep_and_figure(frames, model):
     plt.close(figure)
 
 
-@pytest.mark.skipif(shared_sample("real_raw/canon650d_rawvideo_harbor_000000.dng") is None,
-                    reason="../shared/data/real_raw is absent")
 def test_real_raw_frames_darkened_and_as_recorded():
-    path = shared_sample("real_raw/canon650d_rawvideo_harbor_000000.dng")
+    path = shared_file(SHARED_DATA / "real_raw/canon650d_rawvideo_harbor_000000.dng")
     recorded = real_demo_image(path, size=128, darkening=None)
     darkened = real_demo_image(path, size=128, seed=0)
     assert max(recorded.mosaic.shape) <= 128 and recorded.mosaic.shape == darkened.mosaic.shape

@@ -2,17 +2,18 @@
 
 import math
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from llve.data import synth
 from llve.data.raw import pack, unpack, write_dng
-from llve.errors import InvalidInputError, UnknownNameError
+from llve.errors import DatasetNotFoundError, InvalidInputError, UnknownNameError
 from llve.papers.lamba import experiment
-from llve.metrics import psnr
+from llve.metrics import MS_SSIM_MIN_SIZE, psnr, ssim
+from llve.papers.lamba.amplifier import estimate_amplification
 from llve.train import find_checkpoints, load_checkpoint
 
 NOISELESS = synth.EldNoiseModel(shot=False, read=False, row=False, quantise=False)
@@ -67,7 +68,20 @@ def test_short_exposure_is_dark_noisy_and_saturates_at_one():
     short = experiment.short_exposure(radiance, 100, noise, noise.sample_params(0),
                                       np.random.default_rng(0))
     assert np.all(short[:4] == 1.0)
-    assert abs(short[4:].mean() * 100 - 0.5) < 0.05 and short[4:].std() > 0
+    assert abs(short[4:].mean() * 100 - 0.5) < 0.05
+    # Without noise: exactly 100× less light, saturating at 1.
+    clean = experiment.short_exposure(radiance, 100, NOISELESS, NOISELESS.sample_params(0),
+                                      np.random.default_rng(0))
+    np.testing.assert_allclose(clean, np.minimum(radiance / 100, 1.0), rtol=1e-6)
+    # Shot noise alone has the Poisson spread of the signal's electrons; read and row noise
+    # add variance on top, but less than the shot noise at this level.
+    params = noise.sample_params(0)
+    signal_dn = 0.005 * noise.signal_range
+    shot_std = math.sqrt(params.system_gain * signal_dn) / noise.signal_range
+    shot_only = synth.EldNoiseModel(read=False, row=False, quantise=False)
+    shot = experiment.short_exposure(radiance, 100, shot_only, params, np.random.default_rng(0))
+    assert shot[4:].std() == pytest.approx(shot_std, rel=0.1)
+    assert shot_std < short[4:].std() < 1.5 * shot_std
 
 
 def test_test_set_has_three_ratios_per_scene_and_lamp_scenes():
@@ -78,7 +92,10 @@ def test_test_set_has_three_ratios_per_scene_and_lamp_scenes():
     assert {item["scene"] for item in items[:3]} == {"synthetic-00"}
     lamp_item = next(item for item in items if item["lamps"])
     assert np.all(lamp_item["target"] >= experiment.LAMP_THRESHOLD, axis=-1).any()
-    assert (lamp_item["mosaic"] * lamp_item["ratio"]).max() > 2  # lamps above the long's white
+    # lamps at LAMP_RADIANCE × the long exposure's white, ratio times dimmer in the short one
+    lamp_pixels = np.all(lamp_item["target"] >= experiment.LAMP_THRESHOLD, axis=-1)
+    amplified = lamp_item["mosaic"] * lamp_item["ratio"]
+    assert np.median(amplified[lamp_pixels]) == pytest.approx(experiment.LAMP_RADIANCE, rel=0.05)
     for item in items:
         assert item["mosaic"].shape == (settings.image_size,) * 2
         assert item["target"].shape == (settings.image_size,) * 2 + (3,)
@@ -92,7 +109,7 @@ def test_recipes_follow_the_paper_and_fit_ms_ssim():
     assert paper.presets == {"lamba": "paper", "sid_unet": "paper"}
     for scale in ("ci", "small", "paper"):
         settings = experiment.recipe(scale)
-        assert settings.crop_size >= 176 and settings.crop_size % 32 == 0
+        assert settings.crop_size >= MS_SSIM_MIN_SIZE and settings.crop_size % 32 == 0
         assert settings.image_size >= settings.crop_size + 2  # room for mirrored crops
 
 
@@ -104,12 +121,21 @@ def test_training_writes_checkpoints_and_resumes_exactly(name, tmp_path):
     assert uninterrupted.step == settings.iterations
     checkpoints = find_checkpoints(tmp_path / "a")
     assert [path.name for path in checkpoints] == ["step_00000002.pt", "step_00000004.pt"]
-    assert math.isfinite(uninterrupted.log[-1][f"{name}/loss"])
+    # The first logged loss is the loss of batch 0 on the freshly built model, recomputed here.
+    first_batch = experiment.synthetic_batches("ci", seed=0)(0, 0, 1)
+    initial = experiment.build_model(name, settings.presets[name], seed=0)
+    state = SimpleNamespace(modules={"model": initial})
+    with torch.no_grad():
+        expected, _ = experiment.LOSSES[name](first_batch, state)
+    assert uninterrupted.log[0]["step"] == 1
+    assert uninterrupted.log[0][f"{name}/loss"] == pytest.approx(float(expected), rel=1e-5)
 
     interrupted = shutil.copytree(tmp_path / "a", tmp_path / "b")
     find_checkpoints(interrupted)[-1].unlink()  # as if killed after the step-2 checkpoint
     resumed = experiment.train_model(name, "ci", seed=0, device="cpu", out_dir=interrupted)
     assert resumed.resumed_from.name == "step_00000002.pt" and resumed.step == 4
+    losses = [row[f"{name}/loss"] for row in uninterrupted.log]
+    assert [row[f"{name}/loss"] for row in resumed.log] == pytest.approx(losses, rel=1e-6)
     weights = [experiment.build_model(name, settings.presets[name]) for _ in range(2)]
     load_checkpoint(checkpoints[-1], {"model": weights[0]})
     load_checkpoint(find_checkpoints(interrupted)[-1], {"model": weights[1]})
@@ -125,12 +151,18 @@ def test_training_on_real_sid_crops_when_a_data_root_is_given(tmp_path, monkeypa
         (root / "Sony" / folder).mkdir(parents=True, exist_ok=True)
         mosaic = np.random.default_rng(len(name)).uniform(0, level, (256, 256))
         write_dng(root / "Sony" / folder / name, mosaic, "RGGB", 512, 16383, (2.0, 1.0, 1.6))
-    monkeypatch.setattr(experiment, "SID_CACHE", tmp_path / "cache")
+    monkeypatch.setenv("LLVE_BUILD_DIR", str(tmp_path / "build"))  # the run's build dir
+    experiment.check_data_root(str(tmp_path))  # the layout llve reproduce checks first
     result = experiment.train_model("sid_unet", "ci", device="cpu", out_dir=tmp_path / "run",
                                     resume=False, data_root=str(tmp_path))
     assert result.step == experiment.recipe("ci").iterations
     assert math.isfinite(result.log[-1]["sid_unet/loss"])
-    assert len(list((tmp_path / "cache").glob("00001_00_10s-*.npy"))) == 1
+    cache = tmp_path / "build" / "ci" / "cache" / "sid_sony"
+    assert experiment.sid_cache("ci") == cache
+    assert len(list(cache.glob("00001_00_10s-*.npy"))) == 1
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetNotFoundError, match="Sony"):
+        experiment.check_data_root(str(tmp_path / "empty"))
     assert experiment.run_name("lamba", 0, "star", str(tmp_path)) == "lamba-star-sid-seed0"
 
 
@@ -151,10 +183,23 @@ def test_evaluate_returns_one_row_per_image_with_the_protocol_columns(tiny_lamba
     assert list(scores.columns) == ["scene", "ratio", "amplifier", "amplification", "psnr", "ssim",
                                     "excluded_from_scores"]
     assert len(scores) == 2 and scores["amplification"].tolist() == [100.0, 250.0]
+    assert scores["ratio"].tolist() == [100.0, 250.0]
+    for row, item in zip(scores.itertuples(), items):  # the scores recomputed independently
+        mosaic = torch.from_numpy(np.asarray(item["mosaic"], dtype=np.float32))[None, None]
+        with torch.no_grad():
+            output = tiny_lamba(mosaic * item["ratio"], item["pattern"])
+        target = torch.from_numpy(np.asarray(item["target"], dtype=np.float32))
+        target = target.permute(2, 0, 1)[None]
+        assert row.psnr == pytest.approx(float(psnr(output, target)), abs=1e-6)
+        assert row.ssim == pytest.approx(float(ssim(output, target)), abs=1e-6)
     weighted = experiment.evaluate(tiny_lamba, items, amplifier="weighted", gamma_corrected=True)
     assert {"psnr_gtgc", "ssim_gtgc", "gamma"} <= set(weighted.columns)
     assert (weighted["psnr_gtgc"] >= weighted["psnr"]).all()
     assert weighted["amplifier"].unique().tolist() == ["weighted"]
+    expected_factors = [estimate_amplification(np.asarray(item["mosaic"], dtype=np.float32))
+                        for item in items]
+    assert weighted["amplification"].tolist() == pytest.approx(expected_factors, rel=1e-6)
+    assert set(weighted["gamma"]) <= set(experiment.GAMMAS)
     fixed = experiment.evaluate(tiny_lamba, items[:1], amplifier=lambda mosaic: [42.0])
     assert fixed["amplification"].tolist() == [42.0] and fixed["amplifier"][0] == "<lambda>"
 

@@ -3,6 +3,7 @@ variants, the speed-measurement helpers and the benchmark script (timings never 
 
 import json
 import math
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from llve.complexity import count_macs, count_parameters
 from llve.errors import InvalidInputError
 from llve.papers.lamba.speed import (
     BLOCKS, block_runtime_shares, compare_latency, efficiency_rows, output_psnr,
@@ -90,6 +92,21 @@ def test_inference_form_leaves_the_model_alone_and_returns_plain_tensors(tiny_mo
         LambaInference(tiny_model, dtype=torch.int8)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_inference_form_refuses_non_finite_integer_and_float64_input(tiny_model, dtype):
+    network = LambaInference(tiny_model, dtype=dtype)  # input is float32 whatever it computes in
+    x = mosaic(64, 64)
+    for value in (float("nan"), float("inf")):
+        bad = x.clone()
+        bad[0, 0, 7, 9] = value
+        with pytest.raises(InvalidInputError, match="NaN or inf"):
+            network(bad)
+    with pytest.raises(InvalidInputError, match="uint16.*normalised"):
+        network((x * 16383).to(torch.uint16))
+    with pytest.raises(InvalidInputError, match="float64"):
+        network(x.double())
+
+
 def test_bf16_path_runs_and_reports_its_psnr(paper_model):
     x = mosaic(128, 128, seed=4)
     full = LambaInference(paper_model)
@@ -136,17 +153,35 @@ def test_parallel_branch_speedup_reports_both_forms(tiny_model):
 def test_compare_latency_and_table1_rows():
     torch.manual_seed(2)
     lamba, sid = build("tiny").eval(), build_sid("tiny").eval()
-    table = compare_latency({"lamba": LambaInference(lamba), "sid": sid_best_form(sid)},
-                            64, 64, repeats=1, warmup=0)
+    forms = {"lamba": LambaInference(lamba), "sid": sid_best_form(sid)}
+    table = compare_latency(forms, 64, 64, repeats=3, warmup=0)
     assert list(table["model"]) == ["lamba", "sid"]
+    assert table.attrs["size"] == "64x64" and table.attrs["reference"] == "lamba"
+    # Every column recomputed from the raw timings (attrs["all_s"]), not from the table.
+    times = table.attrs["all_s"]
+    assert sorted(times) == ["lamba", "sid"] and all(len(times[name]) == 3 for name in times)
+    reference_median = statistics.median(times["lamba"])
+    for row in table.itertuples():
+        median = statistics.median(times[row.model])
+        assert row.median_s == median and row.min_s == min(times[row.model])
+        assert row.over_reference == pytest.approx(median / reference_median, rel=1e-12)
+        assert row.fps == pytest.approx(1.0 / median, rel=1e-12)
     assert table.loc[0, "over_reference"] == 1.0
-    assert table.attrs["size"] == "64x64"
+    # Another reference divides by that model's median instead.
+    by_sid = compare_latency(forms, 64, 64, repeats=3, warmup=0, reference="sid")
+    sid_times = by_sid.attrs["all_s"]
+    assert by_sid.set_index("model").loc["sid", "over_reference"] == 1.0
+    assert by_sid.set_index("model").loc["lamba", "over_reference"] == pytest.approx(
+        statistics.median(sid_times["lamba"]) / statistics.median(sid_times["sid"]), rel=1e-12)
     with pytest.raises(InvalidInputError):
         compare_latency({"lamba": lamba}, 64, 64, reference="sid")
     rows = efficiency_rows({"Lamba": lamba, "SID": sid}, 64, 64, repeats=1, warmup=0)
     assert list(rows["row"]) == ["Lamba", "SID"]
+    assert rows["parameters"].tolist() == [count_parameters(lamba), count_parameters(sid)]
     assert rows.loc[0, "parameters"] < rows.loc[1, "parameters"]
-    assert (rows["conv_gmacs"] > 0).all()
+    # Convolution MACs counted independently: Lamba on the mosaic, the U-Net on packed planes.
+    assert rows.loc[0, "conv_gmacs"] * 1e9 == pytest.approx(count_macs(lamba, (1, 1, 64, 64)))
+    assert rows.loc[1, "conv_gmacs"] * 1e9 == pytest.approx(count_macs(sid, (1, 4, 32, 32)))
     assert (rows["latency_s"] > 0).all() and (rows["peak_memory_gb"] >= 0).all()
 
 
@@ -160,6 +195,15 @@ def test_benchmark_script_runs_end_to_end():
                 "device", "lamba_parallel_s", "parallel_speedup", "results"):
         assert key in summary
     assert summary["size"] == "64x64" and "64x64" in summary["results"]
+    assert summary["repeats"] == 1
+    # The derived numbers are the ratios of the reported medians.
+    assert summary["sid_over_lamba"] == pytest.approx(summary["sid_unet_s"] / summary["lamba_s"])
+    assert summary["parallel_speedup"] == pytest.approx(
+        summary["lamba_s"] / summary["lamba_parallel_s"])
+    assert summary["train_form_over_lamba"] == pytest.approx(
+        summary["lamba_train_form_s"] / summary["lamba_s"])
+    assert summary["lamba_fps"] == pytest.approx(1.0 / summary["lamba_s"])
+    assert summary["results"]["64x64"]["lamba_s"] == summary["lamba_s"]
     assert summary["max_abs_difference_vs_train_form"] < TOLERANCE
     if "lamba_bf16_s" in summary:
         assert math.isfinite(summary["bf16_psnr_vs_fp32_db"])

@@ -41,8 +41,9 @@ Our choices where the paper is silent or cannot be followed here
   mirrored window starts one pixel further; ``llve.data.datasets.RawCrop``), plus transposes:
   an improvement over the release, whose mosaic flips turn RGGB crops into GRBG/GBRG/BGGR ones
   that the network still unpacks as RGGB.
-- MS-SSIM needs image sides ≥ 176 (its 5th scale must fit an 11×11 window), so no scale crops
-  smaller than 192: ci and small use 192×192 crops (the paper 512×512); the loss is the
+- MS-SSIM (pytorch-msssim's convention, ``llve.metrics``) needs image sides ≥ 161 (its 5th
+  scale must fit an 11×11 window) and Lamba multiples of 32, so no scale crops smaller than
+  192: ci and small use 192×192 crops (the paper 512×512); the loss is the
   released one at every scale, never a reduced-scale stand-in.
 - Short schedules: ``small`` trains 400 steps on a 2-core CPU, where 1e-4 barely moves the
   weights; :data:`SCALE_SETTINGS` uses 2e-3 there (measured after 100 steps: 17.5 dB at 1e-3,
@@ -78,13 +79,13 @@ from torch import nn
 
 from llve.papers.lamba.amplifier import amplify_and_restore
 from llve.data import images, synth
-from llve.data.datasets import RandomCropDataset, SidSonyDataset, random_raw_crop
+from llve.data.datasets import RandomCropDataset, SidSonyDataset, check_layout, random_raw_crop
 from llve.data.raw import pack
 from llve.errors import InvalidInputError, UnknownNameError
-from llve.metrics import ms_ssim_loss, psnr, ssim
+from llve.metrics import ms_ssim_loss, psnr, ssim, ssim_against_targets
 from llve.models import build
 from llve.papers.lamba.network import fold_weight_norm
-from llve.report import REPOSITORY_ROOT, checkpoint_dir
+from llve.report import build_root, checkpoint_dir
 from llve.scales import resolve_device, resolve_scale
 from llve.train import Phase, TrainConfig, TrainResult, TrainState, load_checkpoint, train
 
@@ -93,15 +94,13 @@ MS_SSIM_WEIGHT = 0.2  # released loss: L1 + 0.2·(1 − MS-SSIM)
 LAMP_THRESHOLD = 0.97  # sRGB value (every channel) from which a source pixel counts as a lamp
 LAMP_RADIANCE = 10.0  # a lamp's radiance in units of the long exposure's white (see the module)
 GAMMAS = tuple(round(0.70 + 0.03 * step, 2) for step in range(21))  # Table 2 GT-GC: 0.70..1.30
-GAMMA_CHUNK = 7  # gamma-corrected targets scored per batch (memory bound at large images)
 TRAINABLE_MODELS = ("lamba", "sid_unet")
 PATTERN = "RGGB"  # Sony's Bayer phase; the synthetic data use it too
-SID_CACHE = REPOSITORY_ROOT / "build" / "cache" / "sid_sony"  # 16-bit renderings of long exposures
 
 # Lamba's settings per scale, on top of ``llve.scales`` (which sets the rest: pool size,
 # evaluation images, checkpoint interval). ``paper`` is the paper's recipe.
 SCALE_SETTINGS: dict[str, dict[str, Any]] = {
-    # every code path in seconds; 192-px crops because MS-SSIM needs ≥ 176-px sides
+    # every code path in seconds; 192-px crops because MS-SSIM needs ≥ 161-px sides (and Lamba 32-px multiples)
     "ci": {"presets": {"lamba": "tiny", "sid_unet": "tiny"}, "image_size": 256,
            "crop_size": 192, "learning_rate": 1e-3, "log_every": 1},
     # 400 steps (llve.scales) of batch 4: measured on 2 idle cores ≈ 7 steps/s for the paper's
@@ -340,6 +339,18 @@ def run_directory(name: str = "lamba", scale: str = "small", seed: int = 0, rdb:
     return checkpoint_dir("lamba", recipe(scale).scale, run_name(name, seed, rdb, data_root))
 
 
+def check_data_root(data_root: str) -> None:
+    """Raise ``DatasetNotFoundError`` (the expected tree and what is missing) unless
+    ``data_root`` holds SID Sony as every Lamba notebook reads it (``llve reproduce`` calls
+    this before any notebook runs)."""
+    check_layout(data_root, "sid_sony")
+
+
+def sid_cache(scale: str = "small") -> Path:
+    """Where the 16-bit renderings of SID's long exposures are cached (the run's build dir)."""
+    return build_root(scale) / "cache" / "sid_sony"
+
+
 def test_set(scale: str = "small", seed: int = 0, data_root: str = ""
              ) -> Sequence[Mapping[str, Any]]:
     """The test images of the tables: SID Sony's test split under ``data_root`` when given
@@ -347,7 +358,7 @@ def test_set(scale: str = "small", seed: int = 0, data_root: str = ""
     (:func:`synthetic_test_set`). Both give items with the same keys."""
     if not data_root:
         return synthetic_test_set(scale, seed)
-    return SidSonyDataset(data_root, "test", cache_dir=SID_CACHE)
+    return SidSonyDataset(data_root, "test", cache_dir=sid_cache(scale))
 
 
 def data_source(data_root: str = "") -> str:
@@ -363,7 +374,7 @@ def training_data(scale: str = "small", seed: int = 0, data_root: str = ""
     """Synthetic batches, or SID Sony training crops when ``data_root`` is given."""
     if not data_root:
         return synthetic_batches(scale, seed)
-    dataset = SidSonyDataset(data_root, "train", cache_dir=SID_CACHE)
+    dataset = SidSonyDataset(data_root, "train", cache_dir=sid_cache(scale))
     return RandomCropDataset(dataset, recipe(scale).crop_size, seed)
 
 
@@ -392,6 +403,40 @@ def train_model(name: str = "lamba", scale: str = "small", seed: int = 0, device
         num_workers=min(8, os.cpu_count() or 1) if data_root else 0, description=name)
     return train(config, {"model": model}, [Phase(name, optimizer, LOSSES[name], schedule)],
                  training_data(scale, seed, data_root), resume=resume)
+
+
+def first_training_batch(scale: str = "small", seed: int = 0, data_root: str = ""
+                         ) -> dict[str, torch.Tensor]:
+    """The batch a run at ``scale`` takes its first optimiser step on (synthetic batch 0, or
+    the first ``batch_size`` SID crops)."""
+    data = training_data(scale, seed, data_root)
+    if callable(data):
+        return data(0, 0, 1)
+    items = [data[index] for index in range(recipe(scale).batch_size)]
+    return torch.utils.data.default_collate(items)
+
+
+def batch_loss(name: str, model: nn.Module, batch: Mapping[str, torch.Tensor]) -> float:
+    """The training loss of ``model`` (trainable model ``name``) on ``batch``, no gradients."""
+    check_trainable(name)
+    device = next(model.parameters()).device
+    batch = {key: value.to(device) for key, value in batch.items()}
+    state = TrainState(modules={"model": model}, device=device, config=None)
+    with torch.no_grad():
+        loss, _ = LOSSES[name](batch, state)
+    return float(loss)
+
+
+def learning_check(name: str, scale: str = "small", seed: int = 0, device: str = "auto",
+                   data_root: str = "") -> dict[str, float]:
+    """Did training lower the loss? The loss on the run's first batch of the freshly
+    initialised model (same seed) and of the trained one. Training must lower it at every
+    scale, ``ci``'s four steps included: the first batch is one it trained on."""
+    batch = first_training_batch(scale, seed, data_root)
+    start = build_model(name, recipe(scale).presets[name], seed=seed).to(resolve_device(device))
+    trained = load_or_train(name, scale, seed, device, data_root=data_root)
+    return {"initial_loss": batch_loss(name, start.eval(), batch),
+            "trained_loss": batch_loss(name, trained, batch)}
 
 
 def load_or_train(name: str = "lamba", scale: str = "small", seed: int = 0,
@@ -487,16 +532,9 @@ def best_gamma_psnr(output: torch.Tensor, target: torch.Tensor) -> dict[str, flo
     if output.shape[0] != 1:
         raise InvalidInputError(f"best_gamma_psnr scores one image, got {output.shape[0]}")
     target = target.detach().double().clamp(0, 1)
-    gammas = torch.tensor(GAMMAS, dtype=torch.float64).view(-1, 1, 1, 1)
-    psnrs, ssims = [], []
-    # every γ at once: the output broadcast against a batch of corrected targets, in chunks
-    # that bound the float64 SSIM filtering's memory at large images
-    for chunk in gammas.split(GAMMA_CHUNK):
-        corrected = target ** chunk  # G×3×H×W
-        prediction = output.expand(len(chunk), *output.shape[1:])
-        psnrs.append(psnr(prediction, corrected))
-        ssims.append(ssim(prediction, corrected))
-    psnrs, ssims = torch.cat(psnrs), torch.cat(ssims)
+    corrected = target ** torch.tensor(GAMMAS, dtype=torch.float64).view(-1, 1, 1, 1)  # G×3×H×W
+    psnrs = psnr(output.expand(len(GAMMAS), *output.shape[1:]), corrected)
+    ssims = ssim_against_targets(output, corrected)  # the output's statistics filtered once
     best_psnr, best_ssim = int(psnrs.argmax()), int(ssims.argmax())
     return {"psnr": float(psnrs[best_psnr]), "ssim": float(ssims[best_ssim]),
             "gamma_psnr": GAMMAS[best_psnr], "gamma_ssim": GAMMAS[best_ssim]}

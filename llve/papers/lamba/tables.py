@@ -23,8 +23,15 @@ from typing import Any
 import pandas as pd
 from torch import nn
 
+from llve.complexity import count_macs, count_parameters
 from llve.papers.lamba import paper_numbers as paper
-from llve.papers.lamba.experiment import evaluate
+from llve.papers.lamba.experiment import (
+    TRAINABLE_MODELS, build_model, evaluate, load_or_train, recipe,
+)
+from llve.papers.lamba.network import LambaConfig
+from llve.papers.lamba.operation_counts import (
+    equation_1_operations, equation_2_operations, scale_space_costs,
+)
 from llve.report import Claim, beside_paper, not_available
 
 PAPER_ROWS = {"lamba": "Lamba (ours)", "sid_unet": "SID"}
@@ -37,6 +44,44 @@ AMPLIFIER_NAMES = {"ratio": "GT exposure (Eq. 3)", "mean": "mean (Eq. 4)",
 PAPER_SIZE = (2848, 4256)  # the SID Sony sensor, the paper's "4K" image
 ENCODERS = ("LSE", "MSE", "HSE")
 ENCODER_SHARE_BAND = (0.10, 0.20)  # "about the same time (≈ 15 % each)": 15 % ± 5 points
+
+
+TABLE_1_CAPTION = (
+    "Table 1 (Bayer / SID Sony columns): one row per model. 'Lamba (ours)' and 'SID' are the "
+    "paper configurations; a row named with a preset is that smaller configuration, trained at "
+    "this scale. Paper cells not legible in our text copy are n/a; see "
+    "llve.papers.lamba.paper_numbers.TABLE_1_NOTES.")
+TABLE_2_CAPTION = (
+    "Table 2: amplifiers in front of models trained with the GT exposure ratio, without "
+    "fine-tuning. Paper rows with LLPackNet's MLP amplifier and the baselines we do not train "
+    "are shown for reference.")
+TABLE_2_PROTOCOL = (
+    "ours: the test set of this scale, sRGB PSNR/SSIM (data range 1, no crop, RGB), GT-GC = "
+    "best over target**γ, γ = 0.70..1.30 step 0.03 (PSNR and SSIM maximised separately); "
+    "paper: SID Sony test set")
+TABLE_5_CAPTION = ("Table 5: each block's share of the five blocks' run time (serial "
+                   "execution), beside the paper's CPU and GPU shares.")
+PARALLEL_CAPTION = ("Sequential vs concurrent LSE/MSE/HSE: speed-up = sequential / concurrent "
+                    "median time; paper: 32 -> 40 fps on its GPU.")
+
+
+def timing_protocol(frame: pd.DataFrame) -> str:
+    """How a timing table was measured, from the attrs its measuring function set."""
+    return (f"median of {frame.attrs['repeats']} runs at {frame.attrs['size'].replace('x', '×')}, "
+            f"{frame.attrs['device']}, {frame.attrs['threads']} threads, inference form; "
+            "absolute run time: Table 1")
+
+
+def table_1_protocol(efficiency: pd.DataFrame, scale: str) -> str:
+    """Table 1's protocol line: how each of our columns was measured, and the paper's."""
+    size = efficiency.attrs["size"].replace("x", "×")
+    return (f"ours: parameters as built (Lamba incl. weight-norm g); convolution-only MACs "
+            f"(meta device) at {size}; memory = peak increase of one forward "
+            f"({efficiency.attrs['memory_method']}); latency = median of "
+            f"{efficiency.attrs['repeats']} round-robin runs on {efficiency.attrs['device']} "
+            f"({efficiency.attrs['threads']} threads); PSNR/SSIM on the test set of scale "
+            f"'{scale}' with the GT exposure ratio, sRGB, data range 1, no crop. Paper: ptflops "
+            "MACs (adds bias/activation ops), GTX 1080Ti / Xeon E5-1620V4, SID Sony test set")
 
 
 def row_name(model: str, preset: str) -> str:
@@ -132,6 +177,16 @@ class ReproductionResults:
     shares: pd.DataFrame  # speed.block_runtime_shares
     parallel: pd.DataFrame  # speed.parallel_branch_speedup
     scale: str
+
+    def numbers(self) -> dict[str, Any]:
+        """The measurements as plain numbers (for the notebook's numbers sidecar and its tests)."""
+        return {"efficiency": self.efficiency.to_dict(orient="records"),
+                "efficiency_size": self.efficiency.attrs["size"],
+                "efficiency_device_type": self.efficiency.attrs.get("device_type", "cpu"),
+                "shares_of_blocks": self.shares.set_index("block")["share_of_blocks"]
+                .dropna().to_dict(),
+                "parallel_speedup": float(self.parallel.set_index("part")
+                                          .loc["whole network", "speedup"])}
 
 
 def _size(frame: pd.DataFrame) -> tuple[int, int]:
@@ -251,3 +306,64 @@ def ablation_claims(rdb: pd.DataFrame, amplifiers: pd.DataFrame, scale: str) -> 
               else f"Eq. 5 − Eq. 4 = {drop:+.2f} dB on lamp scenes",
               None if drop is None else drop > 0),
     ]
+
+
+# --------------------------------------------------------------------------- models per row
+
+
+def trained_models(scale: str, seed: int = 0, device: str = "auto", data_root: str = ""
+                   ) -> dict[str, nn.Module]:
+    """Lamba and the SID U-Net trained with the recipe at ``scale`` (trained first when no
+    checkpoint exists), keyed by their row names (:func:`row_name` of each trained preset)."""
+    presets = recipe(scale).presets
+    return {row_name(name, presets[name]): load_or_train(name, scale, seed, device,
+                                                         data_root=data_root)
+            for name in TRAINABLE_MODELS}
+
+
+def efficiency_models(trained: Mapping[str, nn.Module]) -> dict[str, nn.Module]:
+    """The models Table 1's efficiency columns time: the trained ones, plus the paper
+    configurations under the paper's row names where the trained preset is another one
+    (randomly initialised: speed does not depend on the weights)."""
+    models = dict(trained)
+    for name, row in PAPER_ROWS.items():
+        if row not in models:
+            models[row] = build_model(name, "paper")
+    return models
+
+
+# --------------------------------------------------------------------------- 00_architecture
+
+
+def complexity(height: int = PAPER_SIZE[0], width: int = PAPER_SIZE[1]) -> pd.DataFrame:
+    """Parameters and convolution MACs of the paper configurations at H×W (meta device) beside
+    Table 1's: Lamba and the SID U-Net, rows keyed by the paper's names."""
+    lamba, sid = build_model("lamba", "paper"), build_model("sid_unet", "paper")
+    ours = pd.DataFrame({
+        "method": [PAPER_ROWS["lamba"], PAPER_ROWS["sid_unet"]],
+        "params_m": [count_parameters(lamba) / 1e6, count_parameters(sid) / 1e6],
+        "gmacs_bayer": [count_macs(lamba, (1, 1, height, width)) / 1e9,
+                        count_macs(sid, (1, 4, height // 2, width // 2)) / 1e9]})
+    paper_rows = paper.TABLE_1_PAPER[paper.TABLE_1_PAPER["method"].isin(ours["method"])]
+    return beside_paper(ours, paper_rows, key="method")
+
+
+def scale_space_table(height: int = PAPER_SIZE[0], width: int = PAPER_SIZE[1]) -> pd.DataFrame:
+    """Per block: the paper's design estimate (Eq. 1 for LSE and MSE with the text's 7×7 LSE,
+    Eq. 2 for the HSE), the released network's counted MACs, and each block's share."""
+    counted = scale_space_costs(LambaConfig.paper(), height, width)
+    estimates = {
+        "LSE": equation_1_operations(height, width, downsampling=2, kernel=7, in_channels=4,
+                                     out_channels=12),
+        "MSE": equation_1_operations(height, width, downsampling=8, kernel=3, in_channels=64,
+                                     out_channels=64, layers=2),
+        "HSE": equation_2_operations(height, width),
+    }
+    total = sum(counted.values())
+    no_estimate = not_available("the paper's equations cover only the encoders")
+    return pd.DataFrame({
+        "block": list(counted),
+        "paper estimate (Eq. 1/2), GMACs": [estimates[block] / 1e9 if block in estimates
+                                            else no_estimate for block in counted],
+        "released network, GMACs": [macs / 1e9 for macs in counted.values()],
+        "share of all MACs": [macs / total for macs in counted.values()]})
