@@ -1,16 +1,21 @@
-"""Lamba's inference path against its training form and SID U-Net, from one run.
+"""Lamba's inference path against the released network's own two forms and SID U-Net, one run.
 
     python benchmarks/lamba_speed.py                       # CPU, 2848×4256 and 512×512
     python benchmarks/lamba_speed.py --sizes 64x64 --repeats 1
     python benchmarks/lamba_speed.py --device cuda         # on a GPU: fps at 4K, SID/Lamba there
     python benchmarks/lamba_speed.py --compile             # also time torch.compile (slow start)
+    python benchmarks/lamba_speed.py --random-weights      # skip loading the released weights
 
 For each size it times, round-robin in one process after one warm-up call each (median of
 ``--repeats``; ``llve.papers.lamba.speed.compare_latency``):
 
-* ``lamba``: ``LambaInference`` (weight norm folded, channels-last, inference mode), float32;
-* ``lamba_train_form``: the plain training-form ``Lamba`` (weight norm recomputed every call,
-  NCHW), under inference mode like the others;
+* ``lamba``: llve's ``LambaInference`` (weight norm folded, channels-last, single-pass
+  shuffles, inference mode), float32: "llve fp32", the reference of every ratio;
+* ``released``: the authors' released network as released: weight norm recomputed at every
+  call, NCHW (llve's training-form ``Lamba``, layer for layer the released one; no official code
+  is run or copied; ``llve.papers.lamba.speed.released_forms``);
+* ``released_folded``: the released network with weight norm removed (``fold_weight_norm``),
+  model and input channels-last: plain PyTorch's best without llve's restructuring;
 * ``sid_unet``: SID U-Net at its best settings (eval, inference mode, channels-last; nothing
   to fold), called on the same mosaic (it packs internally);
 * ``lamba_parallel``: ``LambaInference(parallel=True)`` (LSE/MSE/HSE concurrently);
@@ -18,10 +23,16 @@ For each size it times, round-robin in one process after one warm-up call each (
   each with its output's PSNR against the float32 output; on GPU ``lamba_tf32`` too (float32
   rows run with TF32 off).
 
-The model weights are random (speed does not depend on them), the input a fixed random mosaic
-in [0, 1). It prints a table per size, then ONE final line of JSON: the first size's figures
-at the top level (``lamba_s``, ``lamba_train_form_s``, ``sid_unet_s``, ``sid_over_lamba``, ...),
-every size under ``results``. No figure is asserted: compare ratios within one run.
+Weights do not change speed, but they make the forms' output differences meaningful: Lamba's
+released weights are loaded from ``--weights`` (default: ``../shared/official/lamba/weights.pth``
+where it exists, else random weights, seed 0; ``--random-weights`` forces random ones). SID's
+are random. The input is a fixed random mosaic in [0, 1). It prints a table per size, a ratio table
+(released / llve fp32, released folded / llve fp32, SID / llve fp32, all from the same
+round-robin run) and the max abs output difference of each released form against llve's, then
+ONE final line of JSON: the first size's figures at the top level (``lamba_s``, ``released_s``,
+``released_folded_s``, ``sid_unet_s``, ``released_over_llve``, ``released_folded_over_llve``,
+``sid_over_lamba``, ...), every size under ``results``. No figure is asserted: compare ratios
+within one run.
 
 ``THP_MEM_ALLOC_ENABLE=1`` is set before torch starts (``--no-thp`` leaves it unset): PyTorch's
 CPU allocator then asks for transparent huge pages, which makes faulting in the fresh
@@ -40,16 +51,21 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
 from llve.complexity import device_name  # noqa: E402
+from llve.data import SHARED_DATA  # noqa: E402
+from llve.models import build as build_model  # noqa: E402
 from llve.papers.lamba.speed import (  # noqa: E402
-    compare_latency, output_psnr, sid_best_form, speed_mosaic,
+    compare_latency, output_psnr, released_forms, sid_best_form, speed_mosaic,
 )
 from llve.papers.lamba.inference import LambaInference  # noqa: E402
-from llve.papers.lamba.network import build as build_lamba  # noqa: E402
 from llve.models.sid_unet import build as build_sid  # noqa: E402
+
+RELEASED_WEIGHTS = SHARED_DATA.parent / "official" / "lamba" / "weights.pth"
+"""The authors' released checkpoint beside the checkout (see its PROVENANCE.md), if present."""
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -85,12 +101,14 @@ def with_tf32(model):
 
 def measure_size(height: int, width: int, args, device: torch.device) -> dict:
     torch.manual_seed(0)
-    lamba = build_lamba("paper").to(device).eval()
+    lamba = build_model("lamba", "paper", weights=args.weights).to(device).eval()
     sid = sid_best_form(build_sid("paper").to(device))
     fast = LambaInference(lamba)
+    released = released_forms(lamba)
     models = {
         "lamba": fast,
-        "lamba_train_form": lamba,
+        "released": released["released"],
+        "released_folded": released["released_folded"],
         "sid_unet": sid,
         "lamba_parallel": LambaInference(lamba, parallel=True),
     }
@@ -109,12 +127,14 @@ def measure_size(height: int, width: int, args, device: torch.device) -> dict:
                             reference="lamba", mosaic=mosaic)
     medians = dict(zip(table["model"], table["median_s"]))
     result = {f"{name}_s": medians[name] for name in models}
+    result["released_over_llve"] = medians["released"] / medians["lamba"]
+    result["released_folded_over_llve"] = medians["released_folded"] / medians["lamba"]
     result["sid_over_lamba"] = medians["sid_unet"] / medians["lamba"]
-    result["train_form_over_lamba"] = medians["lamba_train_form"] / medians["lamba"]
     result["parallel_speedup"] = medians["lamba"] / medians["lamba_parallel"]
     result["lamba_fps"] = 1.0 / medians["lamba"]
-    equivalence = output_psnr(fast, lamba, mosaic)
-    result["max_abs_difference_vs_train_form"] = equivalence["max_abs_difference"]
+    for name in released:
+        equivalence = output_psnr(released[name], fast, mosaic)
+        result[f"max_abs_difference_{name}_vs_llve"] = equivalence["max_abs_difference"]
     for name, model in reduced.items():
         precision = name.removeprefix("lamba_")
         quality = output_psnr(model, fast, mosaic)
@@ -135,11 +155,17 @@ def measure_size(height: int, width: int, args, device: torch.device) -> dict:
         print(f"torch.compile{' (freezing)' if args.freezing else ''} of the folded network: "
               f"first call (compilation) {result['compile_time_s']:.1f} s, then "
               f"{result['compile_s']:.3f} s, {result['compile_speedup']:.2f}× our eager path")
-    print(f"SID U-Net / Lamba: {result['sid_over_lamba']:.1f}×;  training form / Lamba: "
-          f"{result['train_form_over_lamba']:.2f}×;  concurrent branches: "
-          f"{result['parallel_speedup']:.2f}× speed-up")
-    print(f"inference form vs training form: max abs difference "
-          f"{result['max_abs_difference_vs_train_form']:.2e}")
+    weights = f"weights {args.weights.name}" if args.weights else "random weights"
+    print(f"ratios of medians from this run ({weights}; > 1: slower than llve fp32)")
+    for label, key, difference in (
+            ("released (weight norm every call, NCHW) / llve fp32", "released_over_llve",
+             "max_abs_difference_released_vs_llve"),
+            ("released, weight norm removed + channels-last / llve fp32",
+             "released_folded_over_llve", "max_abs_difference_released_folded_vs_llve"),
+            ("SID U-Net / llve fp32", "sid_over_lamba", None)):
+        same = f"   output max abs difference {result[difference]:.2e}" if difference else ""
+        print(f"  {label:<60}{result[key]:>8.2f}×{same}")
+    print(f"concurrent branches: {result['parallel_speedup']:.2f}× speed-up")
     for name in reduced:
         precision = name.removeprefix("lamba_")
         print(f"{precision}: {medians[name]:.3f} s, output PSNR vs float32 "
@@ -185,9 +211,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--freezing", action="store_true",
                         help="with --compile: inductor freezing (weights as constants)")
     parser.add_argument("--no-reduced", action="store_true", help="skip bf16/fp16/tf32 rows")
+    parser.add_argument("--weights", type=Path,
+                        default=RELEASED_WEIGHTS if RELEASED_WEIGHTS.exists() else None,
+                        help="Lamba checkpoint: the release's or an llve one (default: "
+                             f"{RELEASED_WEIGHTS} where it exists, else random weights)")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="random Lamba weights even where the released ones exist")
     parser.add_argument("--no-thp", action="store_true",
                         help="leave THP_MEM_ALLOC_ENABLE unset (see the module docstring)")
     args = parser.parse_args(argv)
+    if args.random_weights:
+        args.weights = None
+    elif args.weights is not None and not args.weights.is_file():
+        parser.error(f"--weights {args.weights}: no such file")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -204,6 +240,7 @@ def main(argv: list[str] | None = None) -> dict:
     summary = {"size": first, **results[first], "device": device_name(device),
                "device_type": device.type, "threads": torch.get_num_threads(),
                "repeats": args.repeats, "warmup": args.warmup,
+               "weights": str(args.weights) if args.weights else None,
                "thp_mem_alloc": os.environ.get("THP_MEM_ALLOC_ENABLE") == "1",
                "torch": torch.__version__, "load_average": list(os.getloadavg()),
                "results": results}

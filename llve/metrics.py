@@ -58,6 +58,7 @@ Definitions
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -298,23 +299,20 @@ def _halve(images: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(padded, kernel_size=2)
 
 
-def ssim_against_targets(prediction: torch.Tensor, targets: torch.Tensor,
-                         data_range: float = 1.0) -> torch.Tensor:
-    """SSIM of ONE image against each of K targets (shape K), as ``ssim`` computes it.
+def ssim_scorer(prediction: torch.Tensor, data_range: float = 1.0
+                ) -> Callable[[torch.Tensor], float]:
+    """``score(target)``: SSIM of ONE prediction against any target, as ``ssim`` computes it.
 
     For searches over many versions of a target (Lamba's gamma-corrected ground truths): the
-    prediction's local statistics (μ_x, E[x²]) are filtered once and each target adds only its
+    prediction's local statistics (μ_x, E[x²]) are filtered once, and each target adds only its
     own three terms (μ_y, E[y²], E[xy]): 9 filtered planes per target instead of 15, the same
-    float64 arithmetic (equal to ``ssim`` to rounding, tested). Filtering the targets together
-    as one many-channel call was measured slower on a CPU than one call per target.
-    ``prediction``: 1×C×H×W or C×H×W; ``targets``: K×C×H×W.
+    float64 arithmetic (equal to ``ssim`` to rounding, tested). ``prediction``: 1×C×H×W or
+    C×H×W; each target the same shape.
     """
     prediction = prediction[None] if prediction.ndim == 3 else prediction
-    if prediction.ndim != 4 or prediction.shape[0] != 1 or targets.ndim != 4 \
-            or targets.shape[1:] != prediction.shape[1:]:
-        raise InvalidInputError(
-            f"ssim_against_targets needs one image 1×C×H×W and targets K×C×H×W of the same "
-            f"C×H×W, got {tuple(prediction.shape)} and {tuple(targets.shape)}")
+    if prediction.ndim != 4 or prediction.shape[0] != 1:
+        raise InvalidInputError(f"ssim_scorer needs one image 1×C×H×W, got "
+                                f"{tuple(prediction.shape)}")
     x, _, _, data_range = _prepare(prediction, prediction, data_range, 0, False, "none")
     height, width = x.shape[-2:]
     if min(height, width) < SSIM_WINDOW_SIZE:
@@ -325,14 +323,16 @@ def ssim_against_targets(prediction: torch.Tensor, targets: torch.Tensor,
     channels = x.shape[1]
     mu_x, xx = _valid_gaussian_filter(torch.cat([x, x * x], dim=1), window).split(channels, 1)
     var_x = xx - mu_x**2
-    scores = []
-    for y in targets.detach().to(torch.float64).split(1):  # 1×C×H×W each
+
+    def score(target: torch.Tensor) -> float:
+        y = target.detach().to(torch.float64).reshape(x.shape)  # 1×C×H×W
         mu_y, yy, xy = _valid_gaussian_filter(torch.cat([y, y * y, x * y], dim=1),
                                               window).split(channels, dim=1)
         cs_map = (2 * (xy - mu_x * mu_y) + c2) / (var_x + yy - mu_y**2 + c2)
         luminance = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
-        scores.append((luminance * cs_map).mean(dim=(2, 3)).mean(dim=1))
-    return torch.cat(scores)
+        return float((luminance * cs_map).mean())
+
+    return score
 
 
 def _ms_ssim_per_channel(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:

@@ -45,7 +45,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 import pandas as pd
 import torch
@@ -55,6 +55,9 @@ from llve.complexity import device_name
 from llve.scales import SCALES, resolve_device, resolve_scale
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+OFFICIAL_ROOT = Path(os.environ.get("LLVE_OFFICIAL", REPOSITORY_ROOT.parent / "shared" / "official"))
+"""What the official releases give (released weights, reference outputs), beside the checkout;
+optional everywhere, never shipped with llve."""
 
 
 def output_root(scale: str, out_dir: str | os.PathLike | None = None) -> Path:

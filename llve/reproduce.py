@@ -147,13 +147,14 @@ def to_ipynb(source: Path, destination: Path) -> Path:
 
 
 def prepare_interactive(source: Path, destination: Path, scale: str = "small",
-                        device: str = "cpu", seed: int = 0, out_dir: str | os.PathLike = "") -> Path:
+                        device: str = "cpu", seed: int = 0, out_dir: str | os.PathLike = "",
+                        weights: str = "") -> Path:
     """``source`` as an .ipynb with ``interactive=True`` injected (papermill, not executed)."""
     import papermill
 
     unexecuted = to_ipynb(source, destination.with_suffix(".source.ipynb"))
     parameters = {"interactive": True, "scale": scale, "device": device, "seed": seed,
-                  "out_dir": str(out_dir)}
+                  "out_dir": str(out_dir), **({"weights": weights} if weights else {})}
     try:
         papermill.execute_notebook(str(unexecuted), str(destination), prepare_only=True,
                                    kernel_name="python3", parameters=parameters)
@@ -163,7 +164,7 @@ def prepare_interactive(source: Path, destination: Path, scale: str = "small",
 
 
 def serve_demos(scale: str = "small", device: str = "cpu", port: int = 8866,
-                out_dir: str | os.PathLike | None = None) -> int:
+                out_dir: str | os.PathLike | None = None, weights: str = "") -> int:
     """Serve every widget demo as a small app with Voila on 127.0.0.1 (``make demo``).
 
     The prepared notebooks and what the demos write go under ``build_root(scale, out_dir) /
@@ -178,7 +179,7 @@ def serve_demos(scale: str = "small", device: str = "cpu", port: int = 8866,
     folder = build / "demo"
     for source in sorted((NOTEBOOK_ROOT / "demos").glob("*.py")):
         prepare_interactive(source, folder / f"{source.stem}.ipynb", scale, device,
-                            out_dir=folder / "outputs")
+                            out_dir=folder / "outputs", weights=weights)
     kernel_environment(headless=False)  # before Voila starts its kernels: they inherit it
     print(f"serving the demos on http://127.0.0.1:{port}/ (Ctrl-C stops)", flush=True)
     with _build_dir_for_kernels(build):
@@ -223,14 +224,15 @@ def publish(staging: Path, root: Path) -> list[Path]:
 
 def run_notebook(source: Path, scale: str = "ci", device: str = "cpu", seed: int = 0,
                  data_root: str = "", out_dir: str | os.PathLike | None = None,
-                 executed_root: Path | None = None) -> NotebookRun:
+                 executed_root: Path | None = None, weights: str = "") -> NotebookRun:
     """Execute one notebook through papermill; never raises for a failing notebook (see ``error``).
 
     The notebook writes into its own staging folder (``build_root(scale, out_dir) / "staging" /
     <folder> / <stem>``, passed as its ``out_dir``), which is published into
     ``output_root(scale, out_dir)`` only when every cell succeeded; otherwise the output root is
     left as it was and the staging folder is kept (``NotebookRun.staging``). Kernels get
-    ``$LLVE_BUILD_DIR`` so their checkpoints go under the same build folder.
+    ``$LLVE_BUILD_DIR`` so their checkpoints go under the same build folder. A non-empty
+    ``weights`` (a local file) is injected as the notebooks' ``weights`` parameter.
     """
     import papermill
 
@@ -246,7 +248,8 @@ def run_notebook(source: Path, scale: str = "ci", device: str = "cpu", seed: int
         shutil.rmtree(staging)  # leftovers of an earlier failure must not be published
     staging.mkdir(parents=True)
     parameters = {"scale": scale, "device": device, "seed": seed, "data_root": data_root,
-                  "out_dir": str(staging), "interactive": False}
+                  "out_dir": str(staging), "interactive": False,
+                  **({"weights": weights} if weights else {})}
     kernel_environment(headless=True)
     started = time.perf_counter()
     error = None
@@ -270,6 +273,21 @@ def run_notebook(source: Path, scale: str = "ci", device: str = "cpu", seed: int
             error = f"publishing {staging} into {root} failed: {failure}"
     return NotebookRun(source, executed, time.perf_counter() - started, error,
                        staging=None if error is None else staging, published=published)
+
+
+def check_weights(weights: str) -> str:
+    """``weights`` made absolute after checking it is a file ("" passes: each paper's default).
+
+    What the file holds is checked by the paper that loads it (a wrong network or format is a
+    ``CheckpointError`` naming the file); here only that it exists, before anything runs.
+    """
+    if not weights:
+        return ""
+    path = Path(weights).expanduser().resolve()
+    if not path.is_file():
+        raise InvalidInputError(f"--weights {weights}: no such file ({path}); give a local "
+                                "weights file (llve never downloads one) or leave it empty")
+    return str(path)
 
 
 def check_data_root(data_root: str, papers) -> str:
@@ -314,6 +332,10 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     reproduce.add_argument("--data-root", default=os.environ.get("LLVE_DATA", ""),
                            help="root of real datasets, checked before anything runs "
                                 "(default $LLVE_DATA; synthetic data if empty)")
+    reproduce.add_argument("--weights", default=os.environ.get("LLVE_WEIGHTS", ""),
+                           help="a local weights file the notebooks load (default $LLVE_WEIGHTS; "
+                                "empty: each paper's default, e.g. lamba's released weights in "
+                                "../shared/official when present)")
     reproduce.add_argument("--out", default=None,
                            help="confine every write of the run to this folder: figures/ and "
                                 "tables/ in it, executed notebooks, staging, logs and checkpoints "
@@ -323,6 +345,8 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     demo.add_argument("--scale", default="small", help="scale of the model the demos load")
     demo.add_argument("--device", default="cpu")
     demo.add_argument("--port", type=int, default=8866)
+    demo.add_argument("--weights", default=os.environ.get("LLVE_WEIGHTS", ""),
+                      help="a local weights file the demos restore with (default $LLVE_WEIGHTS)")
     demo.add_argument("--out", default=None,
                       help="the --out of the reproduce run whose checkpoints the demos load; "
                            "their files go under its build/<scale>/demo/")
@@ -392,7 +416,12 @@ def main(argv: list[str] | None = None) -> int:
             _check_scale(arguments.scale)
         except UnknownNameError as problem:
             return _error(problem)
-        return serve_demos(arguments.scale, arguments.device, arguments.port, arguments.out)
+        try:
+            weights = check_weights(arguments.weights)
+        except InvalidInputError as problem:
+            return _error(problem)
+        return serve_demos(arguments.scale, arguments.device, arguments.port, arguments.out,
+                           weights)
     if arguments.command == "train":
         try:
             return _train(arguments)
@@ -416,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:  # before anything is written
         data_root = check_data_root(arguments.data_root, selected)
+        weights = check_weights(arguments.weights)
     except (LlveError, FileNotFoundError, NotADirectoryError) as problem:
         return _error(problem)
     root = output_root(arguments.scale, arguments.out)
@@ -434,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for index, source in enumerate(sources, 1):
         say(f"[{index}/{len(sources)}] {notebook_name(source)} ...")
-        run = run_notebook(source, arguments.scale, device, arguments.seed, data_root, arguments.out)
+        run = run_notebook(source, arguments.scale, device, arguments.seed, data_root,
+                           arguments.out, weights=weights)
         runs.append(run)
         status = (f"ok, published {len(run.published)} file(s)" if run.ok
                   else f"FAILED ({run.error}); outputs not published, kept in {run.staging}")

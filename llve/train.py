@@ -247,21 +247,34 @@ def find_checkpoints(directory: str | os.PathLike) -> list[Path]:
     return [path for _, path in sorted(found)]
 
 
-def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """A checkpoint's contents (on CPU), checked; :class:`CheckpointError` says what is wrong."""
+def load_torch_file(path: str | os.PathLike) -> Any:
+    """``torch.load(path, map_location="cpu", weights_only=True)`` with errors that name the
+    file: missing, truncated or corrupt, or not a torch file (:class:`CheckpointError`).
+    ``map_location="cpu"`` also reads files saved from CUDA tensors on a machine without one."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     size = path.stat().st_size
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, UnicodeDecodeError) as error:
         raise CheckpointError(f"{path}: unreadable ({size} bytes), truncated or corrupt: "
                               f"{_first_line(error)}") from error
     except Exception as error:  # pickle.UnpicklingError and friends: not a torch checkpoint
         raise CheckpointError(f"{path}: not a readable torch checkpoint ({size} bytes): "
                               f"{_first_line(error)}") from error
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+
+
+def is_llve_checkpoint(payload: Any) -> bool:
+    """Whether a loaded file is an llve training checkpoint (its ``format`` entry)."""
+    return isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint's contents (on CPU), checked; :class:`CheckpointError` says what is wrong."""
+    path = Path(path)
+    payload = load_torch_file(path)
+    if not is_llve_checkpoint(payload):
         raise CheckpointError(f"{path}: not an llve training checkpoint (no "
                               f"format={CHECKPOINT_FORMAT!r} entry)")
     missing = [key for key in _REQUIRED_KEYS if key not in payload]

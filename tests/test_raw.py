@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,66 @@ def test_masked_left_border_of_the_550d_is_excluded():
     assert full_sensor.shape == (1182, 1888)
     np.testing.assert_array_equal(image.raw_dn, full_sensor[26:26 + 1156, 152:152 + 1734])
     assert image.camera == "Canon EOS Kiss X4"
+
+
+# What each sample is named, from its own tags (verify_rawpy.json, which LibRaw 0.22 agrees
+# with): the harbour/dark/flat-field frames' Model tag is the placeholder "Canikon".
+CAMERA_NAMES = {CHART: "Canon EOS Kiss X4", LAKE: "Canon EOS 650D",
+                **{name: "Canon Canikon" for name in RAW_VIDEO_FILES if name != LAKE}}
+
+
+@pytest.mark.parametrize("name", REAL_FILES)
+def test_real_file_camera_names(name):
+    facts = verified(name)
+    make, model = facts["exif_make"], facts["exif_model"]
+    recorded = (model if model.startswith(make) else f"{make} {model}") if model else \
+        facts["unique_camera_model"].split("\x00")[0]
+    assert read_raw(real_file(name)).camera == CAMERA_NAMES[name] == recorded
+
+
+def ciff_heap(records) -> bytes:
+    """A CIFF heap: payloads, then the record table, then the table's offset (uint32, LE)."""
+    payloads, table = b"", b""
+    for kind, payload in records:
+        table += struct.pack("<HII", kind, len(payload), len(payloads))
+        payloads += payload
+    return payloads + struct.pack("<H", len(records)) + table + struct.pack("<I", len(payloads))
+
+
+def write_crw(path, make_model: bytes) -> Path:
+    """A minimal Canon CRW (CIFF) header, nested as Canon writes it (root -> ImageProps 0x300a
+    -> CameraObject 0x2807 -> MakeModel 0x080a), after unrelated records; no pixel data."""
+    camera_object = ciff_heap([(0x0810, b"an owner\0"), (0x080A, make_model)])
+    properties = ciff_heap([(0x0805, b"a description\0"), (0x2807, camera_object)])
+    root = ciff_heap([(0x0032, b"\0" * 8), (0x300A, properties)])
+    header = b"II" + struct.pack("<I", 26) + b"HEAPCCDR" + struct.pack("<I", 0x00010002) + bytes(8)
+    path.write_bytes(header + root)
+    return path
+
+
+def test_crw_camera_name_from_the_ciff_make_model_record(tmp_path, monkeypatch):
+    crw = write_crw(tmp_path / "IMG_0001.CRW", b"Canon\0Canon EOS D30\0\0junk")
+    assert raw_module._ciff_camera_name(crw) == "Canon EOS D30"
+    assert raw_module._ciff_camera_name(write_crw(tmp_path / "b.crw", b"Canon\0PowerShot G2\0")) \
+        == "Canon PowerShot G2"
+    # read_raw names it: LibRaw cannot decode this header-only file, so its pixels come from a
+    # DNG here; the name comes from the CRW (tifffile cannot read CIFF, so no TIFF tags).
+    with pytest.raises(RawFileError):
+        read_raw(crw)
+    dng = write_dng(tmp_path / "pixels.dng", np.full((24, 24), 0.5), "RGGB", 64, 1023, None)
+    original_open_raw = raw_module.open_raw
+    monkeypatch.setattr(raw_module, "open_raw", lambda path: original_open_raw(dng))
+    assert read_raw(crw).camera == "Canon EOS D30"
+
+
+def test_ciff_parser_gives_up_quietly_on_other_and_malformed_files(tmp_path):
+    dng = write_dng(tmp_path / "a.dng", np.full((24, 24), 0.5), "RGGB", 64, 1023, None)
+    assert raw_module._ciff_camera_name(dng) == ""
+    crw = write_crw(tmp_path / "c.crw", b"Canon\0Canon EOS D60\0")
+    data = crw.read_bytes()
+    for broken in (data[:40], data[:-4] + struct.pack("<I", 10**6), data[:14]):
+        (tmp_path / "broken.crw").write_bytes(broken)
+        assert raw_module._ciff_camera_name(tmp_path / "broken.crw") == ""
 
 
 def test_magic_lantern_white_balance_is_normalised_to_green():

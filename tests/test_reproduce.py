@@ -133,6 +133,33 @@ def test_missing_data_root_is_refused_before_anything_is_written(tmp_path, capsy
     assert not out.exists()
 
 
+def test_missing_weights_file_is_refused_before_anything_is_written(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    monkeypatch.delenv("LLVE_WEIGHTS", raising=False)
+    code = main(["reproduce", "--scale", "ci", "--device", "cpu", "--paper", "lamba",
+                 "--weights", str(tmp_path / "missing.pth"), "--out", str(out)])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "--weights" in error and "missing.pth" in error and "no such file" in error
+    assert not out.exists()
+
+
+def test_weights_reach_the_notebooks_as_a_parameter(tmp_path):
+    from llve.reproduce import check_weights, prepare_interactive
+
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"x")
+    assert check_weights(str(weights)) == str(weights.resolve()) and check_weights("") == ""
+    source = tmp_path / "demo.py"
+    source.write_text('# %% tags=["parameters"]\nweights = ""\nscale = "ci"\n\n# %%\nprint(weights)\n')
+    prepared = prepare_interactive(source, tmp_path / "demo.ipynb", "ci", weights=str(weights))
+    import nbformat
+
+    injected = [cell for cell in nbformat.read(prepared, as_version=4).cells
+                if "injected-parameters" in cell.metadata.get("tags", [])]
+    assert len(injected) == 1 and f'weights = "{weights}"' in injected[0].source
+
+
 def test_a_papers_data_root_check_runs_first_and_stops_the_run(tmp_path, capsys, monkeypatch):
     import types
 

@@ -1,10 +1,10 @@
 """Data: raw files (rawpy in, DNG out), packing, a reference ISP, synthetic low light, video.
 
 Submodules: ``raw`` (read_raw, pack, unpack, write_dng, noise_statistics), ``isp`` (viewing
-pipeline and SID's ground truth), ``images`` (offline clean sources), ``synth`` (unprocessing +
-ELD / Poisson-Gaussian noise, dark pairs), ``video`` (static/dynamic clips, real video),
-``calibration`` (synthetic vs real dark-frame noise), ``datasets`` (real dataset loaders and
-their layout checks).
+pipeline and SID's ground truth), ``images`` (offline clean sources, and save_image: PNG out),
+``synth`` (unprocessing + ELD / Poisson-Gaussian noise, dark pairs), ``video`` (static/dynamic
+clips, real video), ``calibration`` (synthetic vs real dark-frame noise), ``datasets`` (real
+dataset loaders and their layout checks).
 """
 
 from __future__ import annotations
@@ -25,4 +25,15 @@ def shared_sample(relative_path: str) -> Path | None:
     return path if path.exists() else None
 
 
-__all__ = ["RawImage", "read_raw", "pack", "unpack", "write_dng", "SHARED_DATA", "shared_sample"]
+def __getattr__(name: str):
+    # save_image lives in llve.data.images, imported on first use: it pulls in OpenCV and SciPy,
+    # which ``import llve.data`` alone should not pay for.
+    if name == "save_image":
+        from llve.data.images import save_image
+
+        return save_image
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["RawImage", "read_raw", "pack", "unpack", "write_dng", "save_image", "SHARED_DATA",
+           "shared_sample"]

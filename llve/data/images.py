@@ -14,11 +14,18 @@ night), so training at small scale never runs out of content.
 
 Every image is float32 sRGB, H×W×3, values in [0, 1]. Everything is deterministic: the same
 name/size/seed always gives the same pixels.
+
+:func:`save_image` writes such an image (or a model's 1×3×H×W / 3×H×W output tensor) as an 8- or
+16-bit PNG, atomically.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import secrets
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -279,3 +286,91 @@ def clean_images(count: int, size: int = 256, seed: int = 0,
         else:
             images.append(procedural_scene(size, seed=int(rng.integers(2**31))))
     return images
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+
+SAVE_TOLERANCE = 1e-6
+"""How far outside [0, 1] :func:`save_image` lets float rounding overshoot (then clips)."""
+
+
+def save_image(path: str | os.PathLike, image, bits: int = 8) -> Path:
+    """Write an sRGB image as a PNG of ``bits`` (8 or 16) per channel; returns the path.
+
+    ``image``: a numpy array H×W×3, or a torch tensor 3×H×W or 1×3×H×W (a model's output;
+    moved to the CPU), floating point with values in [0, 1] (sRGB-encoded, not linear: nothing
+    is converted). Each value is quantised as ``round(x·255)`` or ``round(x·65535)``. Values at
+    most ``SAVE_TOLERANCE`` (1e-6) outside [0, 1] (float rounding) are clipped; anything further
+    out raises ``InvalidInputError``, as do NaN/inf, integer or boolean data (already quantised:
+    divide by its maximum first), other shapes, ``bits`` other than 8 and 16, a name not ending
+    in ``.png`` and a folder that does not exist.
+
+    The PNG is encoded in memory (OpenCV, for both depths: Pillow cannot write 16-bit RGB),
+    written to a temporary file in the same folder and renamed onto ``path`` (``os.replace``),
+    so a failure never leaves a partial file there and an existing file is replaced whole.
+    """
+    path = Path(path)
+    if bits not in (8, 16):
+        raise InvalidInputError(f"save_image: bits must be 8 or 16, got {bits!r}")
+    if path.suffix.lower() != ".png":
+        raise InvalidInputError(f"save_image writes PNG files: {path} should end in .png")
+    if not path.parent.is_dir():
+        raise InvalidInputError(f"save_image: folder {path.parent} does not exist")
+    rgb = _as_hwc_rgb(image)
+    maximum = 255 if bits == 8 else 65535
+    dtype = np.uint8 if bits == 8 else np.uint16
+    quantised = np.rint(rgb.astype(np.float64) * maximum).astype(dtype)
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(quantised[..., ::-1]))  # OpenCV is BGR
+    if not ok:
+        raise InvalidInputError(f"save_image: OpenCV could not encode a {rgb.shape} PNG")
+    # Not mkstemp: its 0600 mode would stick to the image; os.open applies the umask as usual.
+    temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(encoded.tobytes())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _as_hwc_rgb(image) -> np.ndarray:
+    """Validate ``image`` for :func:`save_image`; return it as a float H×W×3 array in [0, 1]."""
+    torch = sys.modules.get("torch")  # a tensor means torch is imported; never import it here
+    if torch is not None and isinstance(image, torch.Tensor):
+        shape = tuple(image.shape)
+        if image.ndim == 4 and shape[0] == 1:
+            image = image[0]
+        if image.ndim != 3 or image.shape[0] != 3:
+            raise InvalidInputError(
+                f"save_image: a tensor must be 3×H×W or 1×3×H×W (RGB), got shape {shape}")
+        if not image.is_floating_point():
+            raise InvalidInputError(
+                f"save_image: expected floating-point values in [0, 1], got dtype {image.dtype}; "
+                "divide quantised values by their maximum")
+        array = image.detach().to("cpu", torch.float64).permute(1, 2, 0).numpy()
+    elif isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[-1] != 3:
+            raise InvalidInputError(
+                f"save_image: a numpy image must be H×W×3 (RGB), got shape {image.shape}")
+        if not np.issubdtype(image.dtype, np.floating):
+            raise InvalidInputError(
+                f"save_image: expected floating-point values in [0, 1], got dtype {image.dtype}; "
+                "divide quantised values by their maximum")
+        array = image
+    else:
+        raise InvalidInputError(
+            f"save_image: expected a numpy array or torch tensor, got {type(image).__name__}")
+    if array.size == 0:
+        raise InvalidInputError(f"save_image: the image is empty (shape {array.shape})")
+    if not np.all(np.isfinite(array)):
+        raise InvalidInputError("save_image: the image contains NaN or infinite values")
+    low, high = float(array.min()), float(array.max())
+    if low < -SAVE_TOLERANCE or high > 1.0 + SAVE_TOLERANCE:
+        raise InvalidInputError(
+            f"save_image: values must lie in [0, 1] (sRGB), got [{low:.6g}, {high:.6g}]; clip or "
+            "rescale first")
+    return np.clip(array, 0.0, 1.0)

@@ -125,6 +125,27 @@ def sid_ground_truth(path: str | os.PathLike, half_size: bool = False) -> np.nda
     return (rgb16 / np.float32(65535)).astype(np.float32)
 
 
+def libraw_render(mosaic: np.ndarray, pattern: str, white_balance: Sequence[float],
+                  xyz_to_camera: np.ndarray, black_level: int = 512,
+                  white_level: int = 16383) -> np.ndarray:
+    """A clean normalised mosaic rendered the way SID's ground truth is: written as a DNG
+    (14-bit, the given black/white levels, as-shot white balance, ColorMatrix1) and developed by
+    LibRaw with :func:`sid_ground_truth`'s settings. H×W×3 float32 in [0, 1].
+
+    This is the ground truth of synthetic SID-like data: the same demosaic (AHD), colour
+    matrix, BT.709 gamma and highlight handling as the real SID targets, not an approximation.
+    Values above 1 (lamps) clip at the white level, as they do in a camera.
+    """
+    import tempfile
+
+    from llve.data.raw import write_dng
+
+    with tempfile.TemporaryDirectory(prefix="llve-libraw-") as folder:
+        path = write_dng(os.path.join(folder, "clean.dng"), np.clip(mosaic, 0.0, 1.0), pattern,
+                         black_level, white_level, white_balance, xyz_to_camera=xyz_to_camera)
+        return sid_ground_truth(path)
+
+
 def linear_rgb_from_raw(image: RawImage | np.ndarray | torch.Tensor, pattern: str | None = None,
                         white_balance_gains: Sequence[float] | None = None, gain: float = 1.0,
                         colour_matrix: np.ndarray | None = None) -> np.ndarray | torch.Tensor:

@@ -33,6 +33,13 @@ Colour matrices
     the 3×3 white-balanced-camera -> linear-sRGB matrix: from ``rgb_xyz_matrix`` by the dcraw /
     Brooks et al. recipe where it is present, else ``color_matrix``, else the identity
     (``colour_matrix_source`` says which). On a file that has both, the two agree to 1e-4.
+Camera name
+    ``camera`` is the file's own make and model: the TIFF Make + Model tags (the model alone when
+    it already starts with the make), else the DNG UniqueCameraModel tag, else, for a Canon CRW
+    (CIFF, not TIFF-based), the make and model strings of its 0x080a record, the record LibRaw
+    reads them from (rawpy does not expose LibRaw's make/model). Otherwise "unknown camera" (CR3,
+    RAF and other non-TIFF formats are not parsed). A placeholder is reported as written: the
+    raw-video DNGs whose Model tag is "Canikon" come out as "Canon Canikon", as LibRaw has it.
 Exposure metadata
     ``exposure_time_s`` and ``iso`` are None when a file does not record them. TIFF-based raws
     (DNG, ARW, NEF, CR2, ...) are read from their ExposureTime / ISOSpeedRatings tags; LibRaw's own
@@ -43,6 +50,7 @@ Exposure metadata
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -152,7 +160,7 @@ def read_raw(path: str | os.PathLike, clip: bool = True) -> RawImage:
     tags = _tiff_tags(path)
     return RawImage(
         path=path,
-        camera=_camera_name(tags),
+        camera=_camera_name(tags) or _ciff_camera_name(path) or "unknown camera",
         mosaic=normalise_dn(raw_dn, pattern, black_level, white_level, clip=clip),
         raw_dn=raw_dn,
         pattern=pattern,
@@ -265,10 +273,74 @@ def _iso(tags: Mapping[str, object], libraw_iso: float) -> float | None:
 
 
 def _camera_name(tags: Mapping[str, object]) -> str:
-    make, model = _text(tags.get("Make")), _text(tags.get("Model"))
-    if model:
-        return model if model.startswith(make) else f"{make} {model}".strip()
-    return _text(tags.get("UniqueCameraModel")) or "unknown camera"
+    """The camera named by TIFF/DNG tags; "" when they name none."""
+    return _make_and_model(_text(tags.get("Make")), _text(tags.get("Model"))) or _text(
+        tags.get("UniqueCameraModel"))
+
+
+def _make_and_model(make: str, model: str) -> str:
+    if not model:
+        return ""
+    return model if model.startswith(make) else f"{make} {model}".strip()
+
+
+CIFF_SIGNATURE = b"HEAPCCDR"  # bytes 6..13 of a Canon CRW: a CIFF heap of type HEAP, subtype CCDR
+CIFF_MAKE_MODEL = 0x080A  # record holding "make\0model\0" (dcraw/LibRaw's parse_ciff read it)
+_CIFF_MAX_DEPTH = 8
+
+
+def _ciff_camera_name(path: Path) -> str:
+    """Make and model of a Canon CRW (CIFF) file from its 0x080a record; "" for any other file.
+
+    CIFF layout (Canon's CIFF 1.0r4 spec, as dcraw's ``parse_ciff`` reads it): a byte-order
+    mark ("II" or "MM"), the uint32 header length, "HEAPCCDR"; the root heap runs from the header
+    to the end of the file. A heap's last 4 bytes give the offset (from the heap's start) of its
+    record table: a uint16 count, then 10-byte records (uint16 type, uint32 length, uint32
+    offset, both from the heap's start). A type whose data-type bits (0x3800) are 0x2800 or
+    0x3000 is a sub-heap; type bits 0x4000 mean the payload is the record's own 8 bytes.
+    Malformed files give "" (never an error: LibRaw has already accepted or refused the file).
+    """
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return ""
+    if len(data) < 14 or data[6:14] != CIFF_SIGNATURE or data[:2] not in (b"II", b"MM"):
+        return ""
+    order = "<" if data[:2] == b"II" else ">"
+    header = int.from_bytes(data[2:6], "little" if order == "<" else "big")
+    found = _ciff_find(data, order, header, len(data) - header, 0)
+    if found is None:
+        return ""
+    make, _, rest = found.partition(b"\0")
+    return _make_and_model(_text(make), _text(rest))
+
+
+def _ciff_find(data: bytes, order: str, start: int, length: int, depth: int) -> bytes | None:
+    """The payload of the first 0x080a record in the heap at ``start`` or its sub-heaps."""
+    end = start + length
+    if depth > _CIFF_MAX_DEPTH or start < 0 or length < 6 or end > len(data):
+        return None
+    table = start + struct.unpack_from(order + "I", data, end - 4)[0]
+    if not start <= table <= end - 6:
+        return None
+    (count,) = struct.unpack_from(order + "H", data, table)
+    if count > 100 or table + 2 + 10 * count > end:  # dcraw's sanity limit, then the bounds
+        return None
+    for index in range(count):
+        kind, size, offset = struct.unpack_from(order + "HII", data, table + 2 + 10 * index)
+        if kind & 0xC000 == 0x4000:  # payload stored in the record itself (8 bytes)
+            payload_start, size = table + 2 + 10 * index + 2, 8
+        else:
+            payload_start = start + offset
+        if payload_start + size > end:
+            continue
+        if kind & 0x3FFF == CIFF_MAKE_MODEL:
+            return data[payload_start:payload_start + size]
+        if kind & 0x3800 in (0x2800, 0x3000):  # a sub-heap
+            found = _ciff_find(data, order, payload_start, size, depth + 1)
+            if found is not None:
+                return found
+    return None
 
 
 def _text(value: object) -> str:

@@ -37,6 +37,8 @@ Randomness comes only from the ``numpy.random.Generator`` made from each functio
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -57,6 +59,16 @@ XYZ_TO_CAMERA_MATRICES = np.array([
     [[0.8380, -0.2630, -0.0639], [-0.2887, 1.0725, 0.2496], [-0.0627, 0.1427, 0.5438]],
     [[0.6596, -0.2079, -0.0562], [-0.4782, 1.3016, 0.1933], [-0.0970, 0.1581, 0.5181]],
 ])
+# Sony ILCE-7S / ILCE-7SM2 (A7S II, the camera of SID Sony and of ELD's calibration): XYZ (D65)
+# -> camera RGB, LibRaw's adobe_coeff entry for "Sony ILCE-7S" ("also ILCE-7SM2"), /10000. This is
+# the matrix LibRaw renders SID's ARW files with, so it is the colour response SID's ground truth
+# (and hence the released Lamba model) assumes.
+SONY_A7S2_XYZ_TO_CAMERA = np.array([[5838, -1430, -246],
+                                    [-3497, 11477, 2297],
+                                    [-748, 1885, 5778]]) / 10000
+# The centre of Brooks et al.'s as-shot white-balance ranges (red U(1.9, 2.4), blue U(1.5, 1.9)),
+# the "typical" gains when one value must stand for a camera's as-shot white balance.
+SONY_A7S2_WB_GAINS = (2.15, 1.0, 1.70)
 # Linear sRGB (D65) -> XYZ, as in the same file.
 SRGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
                         [0.2126729, 0.7151522, 0.0721750],
@@ -114,6 +126,21 @@ def random_unprocessing_params(seed: Seed = 0) -> UnprocessingParams:
     red_gain = rng.uniform(1.9, 2.4)
     blue_gain = rng.uniform(1.5, 1.9)
     return UnprocessingParams(rgb_to_camera, float(rgb_gain), float(red_gain), float(blue_gain))
+
+
+def with_sony_a7s2_colour(params: UnprocessingParams) -> UnprocessingParams:
+    """``params`` with the Sony A7S2's colour matrix (:data:`SONY_A7S2_XYZ_TO_CAMERA` times
+    :data:`SRGB_TO_XYZ`, rows normalised as Brooks normalises his) and the same brightening and
+    white-balance gains: a draw of :func:`random_unprocessing_params` turned into the camera of
+    SID Sony, so both cameras can share one random stream."""
+    rgb_to_camera = SONY_A7S2_XYZ_TO_CAMERA @ SRGB_TO_XYZ
+    rgb_to_camera = rgb_to_camera / rgb_to_camera.sum(axis=1, keepdims=True)
+    return dataclasses.replace(params, rgb_to_camera=rgb_to_camera)
+
+
+def xyz_to_camera(params: UnprocessingParams) -> np.ndarray:
+    """The XYZ -> camera matrix of an unprocessing camera (what a DNG's ColorMatrix1 holds)."""
+    return params.rgb_to_camera @ np.linalg.inv(SRGB_TO_XYZ)
 
 
 def smoothstep(x: np.ndarray) -> np.ndarray:

@@ -24,17 +24,27 @@ MODELS: dict[str, str] = {
 }
 """Model name -> ``"module:function"`` of its builder ``(preset, **overrides) -> nn.Module``."""
 
+WEIGHT_LOADERS: dict[str, str] = {
+    "lamba": "llve.papers.lamba.network:load_weights",
+}
+"""Models whose ``weights=`` file may also be in their official release's format: name ->
+``"module:function"`` of ``(model, path) -> model``. Every other model loads llve training
+checkpoints (``llve.train.load_model_weights``)."""
+
+
+def _import(target: str) -> Callable:
+    module, function = target.split(":")
+    return getattr(importlib.import_module(module), function)
+
 
 def builder(name: str) -> Callable:
     """The builder function of registered model ``name`` (imported on first use)."""
     try:
-        target = MODELS[name]
+        return _import(MODELS[name])
     except KeyError:
         raise UnknownNameError(
             f"unknown model {name!r}: registered models are {', '.join(sorted(MODELS)) or 'none'}"
         ) from None
-    module, function = target.split(":")
-    return getattr(importlib.import_module(module), function)
 
 
 def build(name: str, preset: str = "paper", weights: str | os.PathLike | None = None,
@@ -42,11 +52,14 @@ def build(name: str, preset: str = "paper", weights: str | os.PathLike | None = 
     """Build registered model ``name`` with configuration ``preset`` and field ``overrides``.
 
     With ``weights`` (a local path) the model's state is loaded from that file with
-    ``strict=True`` (``llve.train.load_model_weights``): a file for another configuration
-    raises a ``CheckpointError`` naming the keys or shapes that do not match.
+    ``strict=True``: an llve training checkpoint, or for the models in :data:`WEIGHT_LOADERS`
+    also their official release's checkpoint. A file for another configuration raises a
+    ``CheckpointError`` naming the keys or shapes that do not match.
     """
     model = builder(name)(preset, **overrides)
     if weights:
+        if name in WEIGHT_LOADERS:
+            return _import(WEIGHT_LOADERS[name])(model, weights)
         from llve.train import load_model_weights
 
         load_model_weights(model, weights)

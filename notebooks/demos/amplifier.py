@@ -42,6 +42,7 @@ scale = "small"
 device = "auto"
 seed = 0
 data_root = ""
+weights = ""
 out_dir = ""
 interactive = False
 
@@ -59,10 +60,12 @@ from llve.scales import resolve_device, resolve_scale
 
 settings = resolve_scale(scale)
 device = str(resolve_device(device))
+model, model_label, model_weights = demo.demo_model(scale=scale, seed=seed, device=device,
+                                                    data_root=data_root, weights=weights)
 report = Reporter("lamba", "amplifier", scale=scale, seed=seed, device=device, out_dir=out_dir,
-                  data_source="synthetic (procedural scene, Brooks unprocessing, ELD noise); real: "
-                  "../shared/data/real_raw (Canon 550D/650D DNGs darkened ÷100 with ELD noise)")
-model, model_label = demo.demo_model(scale=scale, seed=seed, device=device, data_root=data_root)
+                  data_source="synthetic SID-like (procedural scene); real: ../shared/data/real_raw "
+                  "(Canon 550D/650D DNGs darkened ÷100 with ELD noise)",
+                  weights=model_weights)
 dark_frames = demo.demo_images(size=settings.image_size, seed=seed)
 print(f"restoration model: {model_label}")
 

@@ -11,6 +11,7 @@ from llve.papers.lamba.amplifier import (
     BIN_EDGES, BIN_WEIGHTS, amplify_and_restore, estimate_amplification,
     exposure_ratio_amplification, mean_amplification, pixel_weights,
 )
+from llve.data import read_raw, write_dng
 from llve.errors import InvalidInputError
 from llve.models import build
 from llve.models.sid_unet import SidUnetOnMosaic
@@ -232,3 +233,36 @@ def test_amplify_and_restore_refuses_a_non_finite_pixel(tiny_lamba, value):
     for amplifier in ("weighted", 100.0):  # refused before any estimator or the model runs
         with pytest.raises(InvalidInputError, match="NaN or inf"):
             amplify_and_restore(tiny_lamba, mosaic, amplifier=amplifier)
+
+
+def grbg_raw_image(tmp_path):
+    """A real file round trip: a dark GRBG mosaic written as a DNG and read back by read_raw."""
+    mosaic = np.random.default_rng(7).random((64, 96)) * 0.01
+    path = write_dng(tmp_path / "grbg.dng", mosaic, "GRBG", black_level=512, white_level=16383,
+                     white_balance=(2.0, 1.0, 1.5))
+    image = read_raw(path)
+    assert image.pattern == "GRBG" and image.shape == (64, 96)
+    return image
+
+
+def test_amplify_and_restore_takes_a_raw_images_own_pattern(tiny_lamba, tmp_path):
+    image = grbg_raw_image(tmp_path)
+    out, factors = amplify_and_restore(tiny_lamba, image)
+    explicit, explicit_factors = amplify_and_restore(tiny_lamba, image.mosaic[None, None],
+                                                     pattern="GRBG")
+    assert out.shape == (1, 3, 64, 96)
+    assert torch.equal(out, explicit) and torch.equal(factors, explicit_factors)
+    as_rggb, _ = amplify_and_restore(tiny_lamba, image.mosaic[None, None], pattern="RGGB")
+    assert (out - as_rggb).abs().max().item() > 1e-3  # the phase matters: colours differ
+    # An explicit pattern equal to the file's is accepted; a contradicting one is refused.
+    same, _ = amplify_and_restore(tiny_lamba, image, pattern="GRBG")
+    assert torch.equal(same, out)
+    with pytest.raises(InvalidInputError, match="contradicts the RawImage's own CFA pattern"):
+        amplify_and_restore(tiny_lamba, image, pattern="RGGB")
+
+
+def test_amplify_and_restore_bare_mosaics_default_to_rggb(tiny_lamba):
+    mosaic = dark_mosaic()
+    default, _ = amplify_and_restore(tiny_lamba, mosaic)
+    rggb, _ = amplify_and_restore(tiny_lamba, mosaic, pattern="RGGB")
+    assert torch.equal(default, rggb)

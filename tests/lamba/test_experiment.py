@@ -143,6 +143,24 @@ def test_training_writes_checkpoints_and_resumes_exactly(name, tmp_path):
         assert torch.equal(a, b)
 
 
+def test_gt_gc_ssim_climb_finds_the_exhaustive_maximum():
+    """best_gamma_psnr climbs the γ grid for SSIM; on restorations of the test set (and on
+    outputs with a global tone error) it must find what the exhaustive search finds."""
+    torch.manual_seed(0)
+    model = experiment.build_model("lamba", "tiny").eval()
+    checked = 0
+    for item in experiment.synthetic_test_set("ci", seed=0)[:3]:
+        output, _ = experiment.restore(model, item)
+        target = torch.as_tensor(np.asarray(item["target"])).permute(2, 0, 1)[None].double()
+        for candidate in (output, target ** 0.8, (target ** 1.2 + 0.02).clamp(0, 1)):
+            found = experiment.best_gamma_psnr(candidate, target)
+            exhaustive = [float(ssim(candidate, target ** gamma)) for gamma in experiment.GAMMAS]
+            assert found["ssim"] == pytest.approx(max(exhaustive), abs=1e-12)
+            assert found["gamma_ssim"] == experiment.GAMMAS[int(np.argmax(exhaustive))]
+            checked += 1
+    assert checked == 9
+
+
 def test_training_on_real_sid_crops_when_a_data_root_is_given(tmp_path, monkeypatch):
     root = tmp_path / "SID"
     for folder, name, level in (("short", "00001_00_0.1s.ARW", 0.005),

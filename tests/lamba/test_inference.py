@@ -16,7 +16,7 @@ from llve.complexity import count_macs, count_parameters
 from llve.errors import InvalidInputError
 from llve.papers.lamba.speed import (
     BLOCKS, block_runtime_shares, compare_latency, efficiency_rows, output_psnr,
-    parallel_branch_speedup, sid_best_form,
+    parallel_branch_speedup, released_forms, sid_best_form,
 )
 from llve.metrics import psnr
 from llve.papers.lamba.inference import LambaInference, inference_form, unshuffle_mosaic
@@ -177,7 +177,11 @@ def test_compare_latency_and_table1_rows():
         compare_latency({"lamba": lamba}, 64, 64, reference="sid")
     rows = efficiency_rows({"Lamba": lamba, "SID": sid}, 64, 64, repeats=1, warmup=0)
     assert list(rows["row"]) == ["Lamba", "SID"]
-    assert rows["parameters"].tolist() == [count_parameters(lamba), count_parameters(sid)]
+    # counted on the timed forms: Lamba's weight norm folded (its g scalars gone)
+    folded = count_parameters(lamba) - sum(module.parametrizations.weight.original0.numel()
+                                           for module in lamba.modules()
+                                           if hasattr(module, "parametrizations"))
+    assert rows["parameters"].tolist() == [folded, count_parameters(sid)]
     assert rows.loc[0, "parameters"] < rows.loc[1, "parameters"]
     # Convolution MACs counted independently: Lamba on the mosaic, the U-Net on packed planes.
     assert rows.loc[0, "conv_gmacs"] * 1e9 == pytest.approx(count_macs(lamba, (1, 1, 64, 64)))
@@ -185,28 +189,65 @@ def test_compare_latency_and_table1_rows():
     assert (rows["latency_s"] > 0).all() and (rows["peak_memory_gb"] >= 0).all()
 
 
-def test_benchmark_script_runs_end_to_end():
+def run_benchmark(*arguments):
     command = [sys.executable, str(ROOT / "benchmarks" / "lamba_speed.py"), "--sizes", "64x64",
-               "--repeats", "1"]
+               "--repeats", "1", "--threads", "1", *arguments]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
-    for key in ("lamba_s", "lamba_train_form_s", "sid_unet_s", "sid_over_lamba", "threads",
-                "device", "lamba_parallel_s", "parallel_speedup", "results"):
+    return done.stdout, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_benchmark_script_runs_end_to_end():
+    stdout, summary = run_benchmark()
+    for key in ("lamba_s", "released_s", "released_folded_s", "sid_unet_s", "sid_over_lamba",
+                "released_over_llve", "released_folded_over_llve", "threads", "device",
+                "lamba_parallel_s", "parallel_speedup", "weights", "results"):
         assert key in summary
+    assert "lamba_train_form_s" not in summary  # renamed: it is the release's own form
     assert summary["size"] == "64x64" and "64x64" in summary["results"]
     assert summary["repeats"] == 1
-    # The derived numbers are the ratios of the reported medians.
+    # The derived numbers are the ratios of the reported medians, all from the same run.
+    assert summary["released_over_llve"] == pytest.approx(
+        summary["released_s"] / summary["lamba_s"])
+    assert summary["released_folded_over_llve"] == pytest.approx(
+        summary["released_folded_s"] / summary["lamba_s"])
     assert summary["sid_over_lamba"] == pytest.approx(summary["sid_unet_s"] / summary["lamba_s"])
     assert summary["parallel_speedup"] == pytest.approx(
         summary["lamba_s"] / summary["lamba_parallel_s"])
-    assert summary["train_form_over_lamba"] == pytest.approx(
-        summary["lamba_train_form_s"] / summary["lamba_s"])
     assert summary["lamba_fps"] == pytest.approx(1.0 / summary["lamba_s"])
-    assert summary["results"]["64x64"]["lamba_s"] == summary["lamba_s"]
-    assert summary["max_abs_difference_vs_train_form"] < TOLERANCE
+    assert summary["results"]["64x64"]["released_s"] == summary["released_s"]
+    # Every form computes the same function (weights are the release's where ../shared has them).
+    assert summary["max_abs_difference_released_vs_llve"] < TOLERANCE
+    assert summary["max_abs_difference_released_folded_vs_llve"] < TOLERANCE
+    released_weights = ROOT.parent / "shared" / "official" / "lamba" / "weights.pth"
+    assert summary["weights"] == (str(released_weights) if released_weights.exists() else None)
+    # The ratio table prints the same ratios.
+    assert f"{summary['released_over_llve']:.2f}×" in stdout
+    assert f"{summary['released_folded_over_llve']:.2f}×" in stdout
     if "lamba_bf16_s" in summary:
         assert math.isfinite(summary["bf16_psnr_vs_fp32_db"])
+
+
+def test_benchmark_script_random_weights_and_a_missing_weights_file(tmp_path):
+    _, summary = run_benchmark("--random-weights", "--no-reduced")
+    assert summary["weights"] is None
+    assert summary["max_abs_difference_released_folded_vs_llve"] < TOLERANCE
+    command = [sys.executable, str(ROOT / "benchmarks" / "lamba_speed.py"), "--weights",
+               str(tmp_path / "missing.pth")]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 2 and "no such file" in done.stderr
+
+
+def test_released_forms_compute_the_same_function(tiny_model):
+    x = mosaic(64, 96, seed=8)
+    forms = released_forms(tiny_model)
+    assert set(forms) == {"released", "released_folded"}
+    with torch.inference_mode():
+        expected = LambaInference(tiny_model)(x)
+        for form in forms.values():
+            assert (form(x) - expected).abs().max().item() < TOLERANCE
+    assert forms["released"] is tiny_model  # weight norm recomputed at every call
+    assert all(p.requires_grad for p in tiny_model.parameters())  # the model is left alone
 
 
 @pytest.mark.gpu

@@ -9,11 +9,12 @@ Official code: https://github.com/MohitLamba94/Restoring-Extremely-Dark-Images-I
 - ``experiment``: synthetic SID-like data, the training recipe, the evaluation.
 - ``speed``: the efficiency measurements (Table 1's latency, Table 5, Sec. 4.5).
 - ``paper_numbers``: the paper's reported numbers, transcribed once.
+- ``colour_chart``: the released model on a Canon colour chart (ΔE2000), camera adaptation.
 - ``tables``, ``figures``: the builders of the reproduced tables, claims checks and figures.
 - ``demo``: the amplifier widget demo (imports ipywidgets; not imported here).
 """
 
 from llve.papers.lamba import (  # noqa: F401
-    amplifier, experiment, figures, inference, network, operation_counts, paper_numbers, speed,
-    tables,
+    amplifier, colour_chart, experiment, figures, inference, network, operation_counts,
+    paper_numbers, speed, tables,
 )

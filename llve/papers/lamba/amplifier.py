@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from llve.data.raw import RawImage
 from llve.errors import InvalidInputError
 from llve.models.sid_unet import SidUnetOnMosaic
 
@@ -119,12 +120,21 @@ AMPLIFIERS: dict[str, Callable] = {
 }
 
 
-def amplify_and_restore(model: nn.Module, mosaic, amplifier="weighted", pattern: str = "RGGB",
-                        m: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+def amplify_and_restore(model: nn.Module, mosaic, amplifier="weighted",
+                        pattern: str | None = None, m: float = 0.5
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """Estimate the amplification, apply it and run a restoration model "off the shelf".
 
     The paper's Table 2 claim: the amplifier works with pre-trained models without fine-tuning.
-    ``mosaic`` is a normalised N×1×H×W mosaic (numpy or torch) with Bayer ``pattern``.
+    ``mosaic`` is a :class:`llve.data.RawImage` or a normalised N×1×H×W mosaic (numpy or torch).
+
+    - A ``RawImage`` is fed its ``mosaic`` (normalised as ``read_raw`` made it, clipped or not)
+      as a 1×1×H×W batch, and ``pattern=None`` takes the image's own CFA phase
+      (``RawImage.pattern``). An explicit ``pattern`` that contradicts it is refused: the file
+      knows its phase, and feeding a GRBG mosaic as RGGB swaps colours.
+    - A bare array or tensor carries no phase: ``pattern=None`` means "RGGB" (Sony's phase, the
+      one the released network was trained on), as before; pass the pattern of any other camera.
+
     ``amplifier`` is a name in ``AMPLIFIERS`` (used with ``m``), a callable mosaic -> N factors,
     or a fixed number or per-image sequence (for example ``exposure_ratio_amplification``).
     The model declares how it is fed: ``input_layout = "mosaic"`` models (Lamba) are called as
@@ -145,6 +155,15 @@ def amplify_and_restore(model: nn.Module, mosaic, amplifier="weighted", pattern:
             f"'packed_rgbg', so it cannot be fed a raw mosaic")
     parameter = next(model.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
+    if isinstance(mosaic, RawImage):
+        if pattern is not None and pattern != mosaic.pattern:
+            raise InvalidInputError(
+                f"pattern={pattern!r} contradicts the RawImage's own CFA pattern "
+                f"{mosaic.pattern!r} ({mosaic.path}); leave pattern=None to use the file's")
+        pattern = mosaic.pattern
+        mosaic = mosaic.mosaic[None, None]
+    elif pattern is None:
+        pattern = "RGGB"  # a bare mosaic: the released network's (Sony) phase, as documented
     _as_images(mosaic)  # a clear error for integer DN, NaN/inf, empty or wrongly shaped input
     # documented conversion: float16/float64 mosaics are cast to the model's float32
     mosaic = torch.as_tensor(mosaic).to(device=device, dtype=torch.float32)

@@ -40,7 +40,9 @@ from llve.papers.lamba.amplifier import (
     exposure_ratio_amplification, mean_amplification,
 )
 from llve.papers.lamba.experiment import PATTERN as SYNTHETIC_PATTERN
-from llve.papers.lamba.experiment import load_or_train, scene_radiance, short_exposure
+from llve.papers.lamba.experiment import (
+    SID_LIKE, load_or_train, released_model, released_weights, scene_radiance, short_exposure,
+)
 from llve.plots import as_display_image
 from llve.widgets import image_panel, png_bytes, static_sweep
 
@@ -70,7 +72,7 @@ REAL_AS_RECORDED = ("colour chart (Canon 550D)",)
 REAL_DARKENING = 100.0
 """How much less light the darkened real raws receive (÷100, ELD noise at system gain 1)."""
 
-PANEL_WIDTH = "256px"  # on-screen width of each image panel
+PANEL_WIDTH = "420px"  # on-screen width of each image panel: large enough to judge detail
 
 
 # --------------------------------------------------------------------------- images and model
@@ -100,15 +102,18 @@ def synthetic_demo_images(size: int = 256, seed: int = 0,
                           ratios: Sequence[float] = DEMO_RATIOS) -> dict[str, DemoImage]:
     """One procedural night scene as SID-like dark frames at ``ratios``.
 
-    The recipe the Lamba model trains on (``llve.papers.lamba.experiment``): Brooks unprocessing, lamps
-    (clipped source pixels) at ``LAMP_RADIANCE`` times the white level, clipped in the long
-    exposure as street lamps are, and ELD noise. One camera and one noise draw serve every ratio, so only the
-    light changes between them.
+    The SID-like synthesis the Lamba models are trained and tested on
+    (``llve.papers.lamba.experiment.SID_LIKE``): Brooks unprocessing with the Sony A7S2's
+    colour matrix, lamps (clipped source pixels) at ``LAMP_RADIANCE`` times the white level,
+    clipped in the long exposure as street lamps are, ELD noise, and the well-exposed reference
+    developed by LibRaw as SID's ground truth is. One camera and one noise draw serve every
+    ratio, so only the light changes between them.
     """
     rng = np.random.default_rng(seed)
     scene = images.procedural_scene(size, seed=seed)
-    camera = synth.random_unprocessing_params(rng)
+    camera = SID_LIKE.camera_for(synth.random_unprocessing_params(rng))
     radiance = scene_radiance(scene, camera, SYNTHETIC_PATTERN)
+    reference = SID_LIKE.render_target(scene, radiance, camera, SYNTHETIC_PATTERN)
     noise = synth.EldNoiseModel()
     noise_params = noise.sample_params(rng)
     found = {}
@@ -117,7 +122,7 @@ def synthetic_demo_images(size: int = 256, seed: int = 0,
         found[name] = DemoImage(
             name=name, mosaic=short_exposure(radiance, ratio, noise, noise_params, rng),
             pattern=SYNTHETIC_PATTERN, white_balance=tuple(float(g) for g in camera.wb_gains),
-            camera_to_srgb=camera.camera_to_rgb, reference=scene, exposure_ratio=float(ratio))
+            camera_to_srgb=camera.camera_to_rgb, reference=reference, exposure_ratio=float(ratio))
     return found
 
 
@@ -190,11 +195,22 @@ def downsample_mosaic(mosaic: np.ndarray, pattern: str, size: int) -> np.ndarray
 
 
 def demo_model(scale: str = "ci", seed: int = 0, device: str = "cpu", name: str = "lamba",
-               data_root: str = "") -> tuple[nn.Module, str]:
-    """The trained restoration model the demo runs (``llve.papers.lamba.experiment.load_or_train``,
-    which trains first when no checkpoint exists) and a label naming it."""
+               data_root: str = "", weights: str = "") -> tuple[nn.Module, str, str]:
+    """The restoration model the demo runs, a label naming it, and the weights file it loaded
+    ("" for a model trained here).
+
+    The authors' released Lamba when its weights are found (``weights``, else
+    ``../shared/official/lamba/weights.pth``: no training, the page is ready at once);
+    otherwise the model trained at ``scale`` (``llve.papers.lamba.experiment.load_or_train``,
+    which trains first when no checkpoint exists: minutes on a CPU).
+    """
+    if name == "lamba":
+        released = released_model(weights, device)
+        if released is not None:
+            path = released_weights(weights)
+            return released, f"the authors' released Lamba ({path.name})", str(path)
     model = load_or_train(name, scale=scale, seed=seed, device=device, data_root=data_root)
-    return model, f"{name} trained at scale {scale!r} (seed {seed})"
+    return model, f"{name} trained at scale {scale!r} (seed {seed})", ""
 
 
 # --------------------------------------------------------------------------- the pure state

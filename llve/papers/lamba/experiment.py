@@ -78,14 +78,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from llve.papers.lamba.amplifier import amplify_and_restore
-from llve.data import images, synth
+from llve.data import images, isp, synth
 from llve.data.datasets import RandomCropDataset, SidSonyDataset, check_layout, random_raw_crop
 from llve.data.raw import pack
 from llve.errors import InvalidInputError, UnknownNameError
-from llve.metrics import ms_ssim_loss, psnr, ssim, ssim_against_targets
+from llve.metrics import ms_ssim_loss, psnr, ssim, ssim_scorer
 from llve.models import build
 from llve.papers.lamba.network import fold_weight_norm
-from llve.report import build_root, checkpoint_dir
+from llve.report import OFFICIAL_ROOT, build_root, checkpoint_dir
 from llve.scales import resolve_device, resolve_scale
 from llve.train import Phase, TrainConfig, TrainResult, TrainState, load_checkpoint, train
 
@@ -165,6 +165,56 @@ _POOL_STREAM, _SAMPLE_STREAM, _TEST_STREAM = 1, 2, 3
 
 
 @dataclass(frozen=True)
+class Synthesis:
+    """How synthetic SID-like data are made: each field is one choice of faithfulness to SID.
+
+    The released Lamba model, trained on real SID Sony pairs, is the yardstick: the closer the
+    synthesis is to SID, the closer its score on synthetic data comes to its real-data score
+    (``llve.papers.lamba.tables.synthesis_gap`` measures each step).
+    """
+
+    camera: str = "sony_a7s2"  # "sony_a7s2": SID's camera's colour matrix; "brooks": a random
+    #                            mix of the four cameras of Brooks et al. (gains as Brooks' either way)
+    target: str = "libraw"  # "libraw": LibRaw develops the clean raw as SID's ground truth is
+    #                         developed (llve.data.isp.libraw_render); "source_srgb": the clean
+    #                         source image the raw was unprocessed from
+    clip_black: bool = True  # the input is max(raw − black, 0) as in SID and Lamba's loaders;
+    #                          False keeps below-black noise (an unbiased but unrealistic input)
+
+    def camera_for(self, params: synth.UnprocessingParams) -> synth.UnprocessingParams:
+        """This synthesis's camera for one random draw of Brooks' camera parameters."""
+        if self.camera == "sony_a7s2":
+            return synth.with_sony_a7s2_colour(params)
+        if self.camera == "brooks":
+            return params
+        raise UnknownNameError(f"unknown synthesis camera {self.camera!r}: expected "
+                               "'sony_a7s2' or 'brooks'")
+
+    def render_target(self, source: np.ndarray, radiance: np.ndarray,
+                      camera: synth.UnprocessingParams, pattern: str = PATTERN) -> np.ndarray:
+        """The sRGB ground truth (H×W×3 float32) of a clean scene and its clean raw radiance."""
+        if self.target == "libraw":
+            return isp.libraw_render(radiance, pattern, camera.wb_gains,
+                                     synth.xyz_to_camera(camera))
+        if self.target == "source_srgb":
+            return np.asarray(source, dtype=np.float32)
+        raise UnknownNameError(f"unknown synthesis target {self.target!r}: expected 'libraw' "
+                               "or 'source_srgb'")
+
+
+SYNTHESES: dict[str, Synthesis] = {
+    # the synthesis of 2026-12-01: Brooks' random cameras, the source image as ground truth
+    "first (2026-12-01)": Synthesis(camera="brooks", target="source_srgb", clip_black=False),
+    "+ LibRaw ground truth": Synthesis(camera="brooks", target="libraw", clip_black=False),
+    "+ Sony A7S2 colour matrix": Synthesis(camera="sony_a7s2", target="libraw", clip_black=False),
+    "+ black clipped (SID-like)": Synthesis(camera="sony_a7s2", target="libraw", clip_black=True),
+}
+"""Each step of faithfulness, cumulative; the last is the default (:data:`SID_LIKE`)."""
+
+SID_LIKE = SYNTHESES["+ black clipped (SID-like)"]
+
+
+@dataclass(frozen=True)
 class SyntheticPool:
     """Clean scenes prepared once: radiance mosaics (P×H×W) and sRGB targets (P×H×W×3).
 
@@ -176,6 +226,7 @@ class SyntheticPool:
     radiance: np.ndarray
     targets: np.ndarray
     pattern: str
+    synthesis: Synthesis = SID_LIKE
 
 
 def scene_radiance(srgb: np.ndarray, camera: synth.UnprocessingParams, pattern: str = PATTERN,
@@ -187,26 +238,35 @@ def scene_radiance(srgb: np.ndarray, camera: synth.UnprocessingParams, pattern: 
 
 
 def short_exposure(radiance: np.ndarray, ratio: float, noise: synth.EldNoiseModel,
-                   noise_params: synth.EldNoiseParams, rng: np.random.Generator) -> np.ndarray:
+                   noise_params: synth.EldNoiseParams, rng: np.random.Generator,
+                   clip_black: bool = True) -> np.ndarray:
     """The noisy short exposure (normalised, NOT amplified) of a radiance mosaic at ``ratio``.
 
     ``ratio`` times less light plus ELD sensor noise, saturating at 1 as ``synth.dark_pair``
-    does; below-black values are kept (the ADC floor of the noise model bounds them).
+    does. With ``clip_black`` (SID's and Lamba's ``max(raw − 512, 0) / (16383 − 512)``) values
+    below the black level are set to 0, as the released model saw them in training; without
+    it they are kept (the ADC floor of the noise model bounds them).
     """
-    return np.minimum(noise.apply(radiance / np.float32(ratio), noise_params, rng), 1.0)
+    noisy = noise.apply(radiance / np.float32(ratio), noise_params, rng)
+    return np.clip(noisy, 0.0 if clip_black else None, 1.0)
 
 
 @functools.lru_cache(maxsize=2)
-def synthetic_pool(count: int, size: int, seed: int = 0, pattern: str = PATTERN) -> SyntheticPool:
-    """``count`` clean scenes of ``size`` px, each unprocessed with its own random camera."""
+def synthetic_pool(count: int, size: int, seed: int = 0, pattern: str = PATTERN,
+                   synthesis: Synthesis = SID_LIKE) -> SyntheticPool:
+    """``count`` clean scenes of ``size`` px, each unprocessed with its own random camera
+    (``synthesis.camera``) and its ground truth rendered as ``synthesis.target`` says."""
     sources = images.clean_images(count, size, seed=_stream_seed(seed, _POOL_STREAM, 0))
     rng = np.random.default_rng(_stream_seed(seed, _POOL_STREAM, 1))  # the cameras
-    radiance = np.stack([scene_radiance(source, synth.random_unprocessing_params(rng), pattern)
-                         for source in sources]).astype(np.float16)
-    targets = np.stack(sources).astype(np.float16)
+    cameras = [synthesis.camera_for(synth.random_unprocessing_params(rng)) for _ in sources]
+    radiance = np.stack([scene_radiance(source, camera, pattern)
+                         for source, camera in zip(sources, cameras)])
+    targets = np.stack([synthesis.render_target(source, clean, camera, pattern)
+                        for source, clean, camera in zip(sources, radiance, cameras)])
+    radiance, targets = radiance.astype(np.float16), targets.astype(np.float16)
     for array in (radiance, targets):
         array.setflags(write=False)  # shared by every batch (and cached): never modified
-    return SyntheticPool(radiance, targets, pattern)
+    return SyntheticPool(radiance, targets, pattern, synthesis)
 
 
 def synthetic_sample(pool: SyntheticPool, crop_size: int, rng: np.random.Generator,
@@ -216,8 +276,9 @@ def synthetic_sample(pool: SyntheticPool, crop_size: int, rng: np.random.Generat
     ratio = float(rng.choice(SID_RATIOS))
     crop = random_raw_crop(*pool.radiance.shape[1:], crop_size, rng, pool.pattern)
     radiance = crop.apply(pool.radiance[index]).astype(np.float32)
-    noisy = short_exposure(radiance, ratio, noise, noise.sample_params(rng), rng)
-    # GT-exposure amplification, as the paper trains; not clipped (Lamba's input convention)
+    noisy = short_exposure(radiance, ratio, noise, noise.sample_params(rng), rng,
+                           pool.synthesis.clip_black)
+    # GT-exposure amplification, as the paper trains; not clipped above (Lamba's convention)
     return noisy * np.float32(ratio), crop.apply(pool.targets[index]).astype(np.float32), ratio
 
 
@@ -250,8 +311,8 @@ def synthetic_batches(scale: str = "small", seed: int = 0, pattern: str = PATTER
     return batch_fn
 
 
-def synthetic_test_set(scale: str = "small", seed: int = 0, pattern: str = PATTERN
-                       ) -> list[dict[str, Any]]:
+def synthetic_test_set(scale: str = "small", seed: int = 0, pattern: str = PATTERN,
+                       synthesis: Synthesis = SID_LIKE) -> list[dict[str, Any]]:
     """``eval_images`` scenes × ratios (100, 250, 300) at full image size, like SID's test set.
 
     Even positions are real photographs, odd positions procedural scenes with lamps (clipped in
@@ -259,7 +320,9 @@ def synthetic_test_set(scale: str = "small", seed: int = 0, pattern: str = PATTE
     camera and one noise draw per scene serve its three ratios. Items have the keys of
     ``SidSonyDataset`` items (``mosaic`` not amplified, ``ratio``, ``target``, ``scene``,
     ``pattern``, ``excluded_from_scores``, ``white_balance``, ``camera_to_srgb``) plus ``lamps``
-    and ``saturated_fraction`` (of the short exposure's pixels).
+    and ``saturated_fraction`` (of the short exposure's pixels). Every ``synthesis`` draws the
+    same scenes, camera gains and noise (one random stream), so syntheses differ only in the
+    choices they name.
     """
     settings = recipe(scale)
     photographs = images.clean_images(settings.eval_images, settings.image_size,
@@ -271,12 +334,14 @@ def synthetic_test_set(scale: str = "small", seed: int = 0, pattern: str = PATTE
         lamps = position % 2 == 1
         srgb = (images.procedural_scene(settings.image_size, seed=int(rng.integers(2**31)))
                 if lamps else photograph)
-        camera = synth.random_unprocessing_params(rng)
+        camera = synthesis.camera_for(synth.random_unprocessing_params(rng))
         radiance = scene_radiance(srgb, camera, pattern)
+        target = synthesis.render_target(srgb, radiance, camera, pattern)
         noise_params = noise.sample_params(rng)
         for ratio in SID_RATIOS:
-            noisy = short_exposure(radiance, ratio, noise, noise_params, rng)
-            items.append({"mosaic": noisy, "ratio": float(ratio), "target": srgb,
+            noisy = short_exposure(radiance, ratio, noise, noise_params, rng,
+                                   synthesis.clip_black)
+            items.append({"mosaic": noisy, "ratio": float(ratio), "target": target,
                           "scene": f"synthetic-{position:02d}", "pattern": pattern,
                           "excluded_from_scores": False, "white_balance": camera.wb_gains,
                           "camera_to_srgb": camera.camera_to_rgb, "lamps": lamps,
@@ -327,7 +392,7 @@ def build_model(name: str = "lamba", preset: str = "paper", rdb: str = "star",
 def run_name(name: str = "lamba", seed: int = 0, rdb: str = "star", data_root: str = "") -> str:
     """Checkpoint folder name: model, RDB variant (Lamba), data source and seed."""
     variant = f"-{rdb}" if name == "lamba" else ""
-    data = "-sid" if data_root else "-synthetic"
+    data = "-sid" if data_root else "-sidlike"  # the synthesis is part of the name: SID_LIKE
     return f"{name}{variant}{data}-seed{seed}"
 
 
@@ -455,6 +520,34 @@ def load_or_train(name: str = "lamba", scale: str = "small", seed: int = 0,
     return model.to(resolve_device(device)).eval()
 
 
+RELEASED_WEIGHTS = OFFICIAL_ROOT / "lamba" / "weights.pth"
+"""Where the authors' released checkpoint lies beside the checkout (``../shared/official``)."""
+
+
+def released_weights(weights: str = "") -> Path | None:
+    """The released weights file to use: ``weights`` when given (a user's path, or
+    ``$LLVE_WEIGHTS`` through ``llve reproduce --weights``), else :data:`RELEASED_WEIGHTS` when
+    present, else None (the notebooks then leave the released-model rows out and say so).
+
+    The file is the authors' (non-commercial licence, its LICENSE travels with it); llve never
+    ships or downloads it.
+    """
+    if weights:
+        return Path(weights)
+    return RELEASED_WEIGHTS if RELEASED_WEIGHTS.is_file() else None
+
+
+def released_model(weights: str = "", device: str = "auto") -> nn.Module | None:
+    """The authors' released Lamba in eval mode, weight norm folded (None when no file is
+    found, see :func:`released_weights`). A file that is not a Lamba checkpoint raises
+    ``CheckpointError`` naming it."""
+    path = released_weights(weights)
+    if path is None:
+        return None
+    model = build("lamba", "paper", weights=path)
+    return fold_weight_norm(model).to(resolve_device(device)).eval()
+
+
 def logged_losses(result: TrainResult, name: str) -> pd.Series:
     """The run's logged training loss by step (the loss of the logged step's batch)."""
     return result.dataframe()[f"{name}/loss"]
@@ -527,16 +620,36 @@ def best_gamma_psnr(output: torch.Tensor, target: torch.Tensor) -> dict[str, flo
     included, so the result is never below the plain score), and the two maxima are taken
     independently (the paper does not say whether one γ serves both; the best γ of each is
     returned). Inputs: 1×3×H×W (or 3×H×W) tensors in [0, 1]; data range 1.
+
+    PSNR is computed for every γ. SSIM, the costly one (about 0.1 s per γ at 512×512 on a
+    CPU), is maximised by climbing the γ grid from the PSNR-best γ to the neighbour that
+    improves it until none does: the grid's maximum wherever SSIM(γ) is unimodal on it, which a
+    test checks against the exhaustive search; where it is not, the value is a local maximum,
+    so never above the exhaustive one.
     """
     output, target = (image[None] if image.ndim == 3 else image for image in (output, target))
     if output.shape[0] != 1:
         raise InvalidInputError(f"best_gamma_psnr scores one image, got {output.shape[0]}")
     target = target.detach().double().clamp(0, 1)
-    corrected = target ** torch.tensor(GAMMAS, dtype=torch.float64).view(-1, 1, 1, 1)  # G×3×H×W
-    psnrs = psnr(output.expand(len(GAMMAS), *output.shape[1:]), corrected)
-    ssims = ssim_against_targets(output, corrected)  # the output's statistics filtered once
-    best_psnr, best_ssim = int(psnrs.argmax()), int(ssims.argmax())
-    return {"psnr": float(psnrs[best_psnr]), "ssim": float(ssims[best_ssim]),
+    gammas = torch.tensor(GAMMAS, dtype=torch.float64).view(-1, 1, 1, 1)
+    psnrs = psnr(output.expand(len(GAMMAS), *output.shape[1:]), target ** gammas)
+    best_psnr = int(psnrs.argmax())
+    score = ssim_scorer(output)  # the output's statistics filtered once
+    ssims = {}
+
+    def ssim_at(index: int) -> float:
+        if index not in ssims:
+            ssims[index] = score(target ** GAMMAS[index])
+        return ssims[index]
+
+    best_ssim = best_psnr
+    while True:
+        neighbours = [index for index in (best_ssim - 1, best_ssim + 1) if 0 <= index < len(GAMMAS)]
+        candidate = max(neighbours, key=ssim_at)
+        if ssim_at(candidate) <= ssim_at(best_ssim):
+            break
+        best_ssim = candidate
+    return {"psnr": float(psnrs[best_psnr]), "ssim": ssim_at(best_ssim),
             "gamma_psnr": GAMMAS[best_psnr], "gamma_ssim": GAMMAS[best_ssim]}
 
 

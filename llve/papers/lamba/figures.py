@@ -6,6 +6,7 @@ and records the numbers in one call.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,9 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from llve.data import shared_sample
+from llve.data import isp, raw, shared_sample
 from llve.metrics import colour_cast
-from llve.papers.lamba.demo import REAL_RAW_FILES, demo_state, real_demo_image
+from llve.papers.lamba.amplifier import amplify_and_restore
+from llve.papers.lamba.colour_chart import camera_adaptation
+from llve.papers.lamba.demo import REAL_RAW_FILES, demo_state, downsample_mosaic, real_demo_image
 from llve.papers.lamba.experiment import restore
 from llve.plots import image_grid
 
@@ -59,10 +62,11 @@ def real_raw_files() -> list[str]:
     return [str(path) for path in paths if path is not None]
 
 
-def real_raw_restorations(model: nn.Module, size: int, seed: int = 0,
+def real_raw_restorations(models: Mapping[str, nn.Module], size: int, seed: int = 0,
                           darkening: float = REAL_DARKENING):
     """Real Canon raws darkened ``darkening``× with ELD noise, amplified by Eq. 5 (m = 0.5) from
-    their pixels alone and restored: rows of [amplified input, restoration, reference].
+    their pixels alone and restored: rows of [amplified input, each model's restoration,
+    reference].
 
     Returns (figure or None when no file is present, the file names used).
     """
@@ -70,10 +74,46 @@ def real_raw_restorations(model: nn.Module, size: int, seed: int = 0,
     panels, titles = [], []
     for path in files:
         frame = real_demo_image(path, size=size, darkening=darkening, seed=seed)
-        state = demo_state(frame, model, "weighted", 0.5)
-        panels += [state.amplified, state.restored, frame.reference]
-        titles += [f"{frame.name}: ×{state.factor:.0f} (Eq. 5)", "Lamba",
-                   "reference (not dark)"]
+        for index, (name, model) in enumerate(models.items()):
+            state = demo_state(frame, model, "weighted", 0.5)
+            if index == 0:
+                panels.append(state.amplified)
+                titles.append(f"{frame.name}: ×{state.factor:.0f} (Eq. 5)")
+            panels.append(state.restored)
+            titles.append(name)
+        panels.append(frame.reference)
+        titles.append("reference (not dark)")
+    names = [path.rsplit("/", 1)[-1] for path in files]
+    return (image_grid(panels, titles, columns=len(models) + 2) if panels else None), names
+
+
+def real_camera_files() -> list[str]:
+    """Every raw file in ``../shared/data/real_raw`` (DNGs of Canon cameras), sorted."""
+    folder = shared_sample("real_raw")
+    return sorted(str(path) for path in folder.glob("*.dng")) if folder is not None else []
+
+
+def real_camera_restorations(model: nn.Module, size: int, variant: str = "wb+matrix"):
+    """Every real raw file as recorded, through the public pipeline: ``read_raw`` -> Eq. 5
+    (m = 0.5) -> ``model``, each with its own CFA pattern; rows of [reference ISP, the model,
+    the model after the no-retraining camera adaptation ``variant``
+    (``llve.papers.lamba.colour_chart.camera_adaptation``)], at most ``size`` px a side.
+
+    Returns (figure or None when no file is present, the file names used).
+    """
+    files = real_camera_files()
+    panels, titles = [], []
+    for path in files:
+        recorded = raw.read_raw(path)
+        small = dataclasses.replace(
+            recorded, mosaic=downsample_mosaic(recorded.mosaic, recorded.pattern, size))
+        panels.append(isp.render_srgb(small))
+        titles.append(f"{recorded.path.name}: reference ISP")
+        for name, image in (("Lamba", small), (f"Lamba + {variant}",
+                                                camera_adaptation(small, variant))):
+            restored, factors = amplify_and_restore(model, image, "weighted", m=0.5)
+            panels.append(restored[0])
+            titles.append(f"{name} (×{float(factors[0]):.1f}, Eq. 5)")
     names = [path.rsplit("/", 1)[-1] for path in files]
     return (image_grid(panels, titles, columns=3) if panels else None), names
 

@@ -64,6 +64,9 @@ Differences from the released code, each for a reason:
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -73,7 +76,8 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
 from llve.data.mosaic import check_model_input, check_unpacked_mosaic, crop_output, pad_mosaic
-from llve.errors import InvalidInputError, UnknownNameError
+from llve.errors import CheckpointError, InvalidInputError, UnknownNameError
+from llve.train import is_llve_checkpoint, load_model_weights, load_torch_file
 
 MULTIPLE = 32  # the HSE works at 1/32 resolution, so the mosaic must tile into 32×32 blocks
 MSE_CHANNELS = 64  # 4 packed planes × 4×4 unshuffle: fixed by the scale, not a free width
@@ -325,3 +329,92 @@ def build(preset: str = "paper", **overrides) -> Lamba:
     except TypeError as error:
         raise InvalidInputError(f"bad lamba config override: {error}") from None
     return Lamba(config)
+
+
+# --------------------------------------------------------------------------------------
+# The official release's checkpoint (``demo_imgs/weights``: ``{'model': state_dict}``)
+# --------------------------------------------------------------------------------------
+
+# Official module prefix -> ours. The release names layers by scale (``conv2x`` is LSE at 1/2,
+# ``resblock8x`` the MSE at 1/8, ``conv32x``/``RDB*``/``rdball``/``conv_rdb8x`` the HSE,
+# ``conv32_8_cat`` Fuse 1, ``conv_2_8_32`` Fuse 2). Its dense layers are Sequential(LeakyReLU,
+# conv) except the first (conv only), hence ``conv.0`` / ``conv.1``.
+OFFICIAL_PREFIXES = (
+    (r"conv2x\.0", "lse"),
+    (r"resblock8x\.conv([12])\.0", r"mse.conv\1"),
+    (r"conv32x\.([01])\.0", r"hse.reduce.\1"),
+    (r"RDB1\.dense_layers\.(\d)\.conv\.[01]", r"hse.blocks.0.dense.\1.conv"),
+    (r"RDB2\.dense_layers\.(\d)\.conv\.[01]", r"hse.blocks.1.dense.\1.conv"),
+    (r"RDB3\.dense_layers\.(\d)\.conv\.[01]", r"hse.blocks.2.dense.\1.conv"),
+    (r"RDB([123])\.conv_1x1\.0", None),  # block index shifts by one: see official_key
+    (r"rdball\.0", "hse.fusion"),
+    (r"conv_rdb8x\.0", "hse.expand"),
+    (r"conv32_8_cat\.0\.0", "fuse1.grouped"),
+    (r"conv32_8_cat\.1\.0", "fuse1.expand"),
+    (r"conv_2_8_32\.0", "fuse2"),
+)
+OFFICIAL_SUFFIXES = {"weight_g": "parametrizations.weight.original0",
+                     "weight_v": "parametrizations.weight.original1", "bias": "bias"}
+
+
+def official_key(key: str) -> str | None:
+    """Our state-dict key for a key of the official checkpoint, None for an unknown one."""
+    prefix, _, suffix = key.rpartition(".")
+    if suffix not in OFFICIAL_SUFFIXES:
+        return None
+    for pattern, replacement in OFFICIAL_PREFIXES:
+        match = re.fullmatch(pattern, prefix)
+        if match is None:
+            continue
+        ours = (f"hse.blocks.{int(match.group(1)) - 1}.fusion" if replacement is None
+                else match.expand(replacement))
+        return f"{ours}.{OFFICIAL_SUFFIXES[suffix]}"
+    return None
+
+
+def is_official_state(state: object) -> bool:
+    """Whether ``state`` looks like the release's state dict (weight-norm ``weight_g`` keys)."""
+    return isinstance(state, Mapping) and any(str(key).endswith(".weight_g") for key in state)
+
+
+def from_official_state(state: Mapping[str, torch.Tensor], source: str = "state dict"
+                        ) -> dict[str, torch.Tensor]:
+    """The official state dict under our key names, every tensor one-to-one (no copies).
+
+    Raises ``CheckpointError`` naming the keys it cannot map.
+    """
+    mapped, unknown = {}, []
+    for key, tensor in state.items():
+        ours = official_key(key)
+        if ours is None:
+            unknown.append(key)
+        else:
+            mapped[ours] = tensor
+    if unknown:
+        raise CheckpointError(f"{source}: {len(unknown)} key(s) of no Lamba layer: "
+                              f"{unknown[:5]}{' ...' if len(unknown) > 5 else ''}")
+    return mapped
+
+
+def load_weights(model: Lamba, path: str | os.PathLike) -> Lamba:
+    """Load ``path`` into ``model`` (``strict=True``): the official release's checkpoint
+    (``{'model': state_dict}`` with ``weight_g``/``weight_v``, also the legacy CUDA-saved file,
+    read with ``map_location="cpu"``) or an llve training checkpoint.
+
+    A file of another network or configuration raises ``CheckpointError`` naming the missing,
+    unexpected or wrongly shaped keys. Returns ``model``.
+    """
+    payload = load_torch_file(path)
+    if is_llve_checkpoint(payload):
+        load_model_weights(model, path)
+        return model
+    state = payload.get("model") if isinstance(payload, Mapping) and "model" in payload else payload
+    if not is_official_state(state):
+        raise CheckpointError(f"{path}: neither an llve checkpoint nor Lamba's official release "
+                              "format ({'model': state dict with weight_g/weight_v keys})")
+    try:
+        model.load_state_dict(from_official_state(state, str(path)), strict=True)
+    except RuntimeError as error:
+        raise CheckpointError(f"{path}: does not match this Lamba configuration "
+                              f"({model.config}): {error}") from error
+    return model

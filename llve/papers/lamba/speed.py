@@ -30,7 +30,7 @@ from llve.errors import InvalidInputError
 from llve.metrics import psnr
 from llve.models.sid_unet import SidUnet, SidUnetOnMosaic
 from llve.papers.lamba.inference import LambaInference
-from llve.papers.lamba.network import MULTIPLE, Lamba
+from llve.papers.lamba.network import MULTIPLE, Lamba, fold_weight_norm
 from llve.papers.lamba.paper_numbers import PARALLEL_SPEEDUP, TABLE_5_SHARES
 
 BLOCKS = ("pack / unpack / other", "LSE", "MSE", "HSE", "Fuse 1", "Fuse 2")
@@ -233,6 +233,31 @@ def sid_best_form(unet: SidUnet, channels_last: bool = True) -> SidUnetOnMosaic:
     return SidUnetOnMosaic(unet)
 
 
+def released_forms(model: Lamba) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    """The authors' released network in its two forms, built from llve's ``Lamba`` (which is it
+    layer for layer and loads its weights; no official code is run or copied). Time them under
+    ``torch.inference_mode`` (``compare_latency`` does).
+
+    * ``released``: as released, weight norm recomputed at every call (g·v/‖v‖ before each
+      convolution: llve's training form with its weight-norm parametrisations), NCHW;
+    * ``released_folded``: the released network with weight norm removed
+      (``fold_weight_norm``), model and input channels-last: what plain PyTorch offers without
+      llve's restructured ``LambaInference``.
+
+    Both are llve's ``Lamba.forward``, which adds to the release's forward an input check (one
+    pass over the mosaic) and, for sizes that are not multiples of 32 or non-RGGB patterns,
+    padding (a no-op, returning the input itself, at the benchmark's sizes).
+    """
+    model = model.eval()
+    folded = fold_weight_norm(model).eval().requires_grad_(False)
+    folded = folded.to(memory_format=torch.channels_last)
+
+    def released_folded(mosaic: torch.Tensor) -> torch.Tensor:
+        return folded(mosaic.contiguous(memory_format=torch.channels_last))
+
+    return {"released": model, "released_folded": released_folded}
+
+
 def compare_latency(models: Mapping[str, Callable[[torch.Tensor], torch.Tensor]], height: int = 512,
                     width: int = 512, repeats: int = 3, warmup: int = 1,
                     device: str | torch.device = "cpu", reference: str | None = None,
@@ -297,8 +322,9 @@ def efficiency_rows(models: Mapping[str, nn.Module], height: int = 2848, width: 
     """Table 1's efficiency cells of each model, all measured in ONE run.
 
     ``models`` maps a row name to a ``Lamba`` or ``SidUnet`` (trained or not: speed does not
-    depend on the weights). Columns: row, parameters (as built: Lamba counts its weight-norm g
-    scalars like the released code, 784,768 for the paper config), conv_gmacs (meta device,
+    depend on the weights). Columns: row, parameters (of the timed form, the same for every
+    row: Lamba's inference form has its weight norm folded, 783,432 for the paper config,
+    784,768 with the g scalars as released), conv_gmacs (meta device,
     convolutions only), peak_memory_gb (increase during one forward: process RSS on CPU,
     allocated tensors on CUDA) and latency_s (median of ``repeats`` round-robin calls of the
     timed forms, :func:`timed_form`). This is the one latency measurement of the reproduction:
@@ -317,7 +343,7 @@ def efficiency_rows(models: Mapping[str, nn.Module], height: int = 2848, width: 
             with torch.inference_mode():
                 form(mosaic)
         memory = peak_memory(once, device)
-        rows.append({"row": name, "parameters": count_parameters(model),
+        rows.append({"row": name, "parameters": count_parameters(forms[name]),
                      "conv_gmacs": count_macs(forms[name] if isinstance(model, SidUnet) else model,
                                               (1, 1, height, width)) / 1e9,
                      "peak_memory_gb": memory["peak_increase_bytes"] / 1e9,
