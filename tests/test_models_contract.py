@@ -45,6 +45,11 @@ EXAMPLES: dict[str, Example] = {
     "lamba": Example(
         lambda g: ((torch.rand(2, 1, 64, 96, generator=g) * 0.5,), {"pattern": "GRBG"}),
         output_shape=(2, 3, 64, 96)),
+    # two RGB frames N×3×H×W in [0, 255] (not a multiple of 8: padded) -> flow N×2×H×W
+    "raft_small": Example(
+        lambda g: ((torch.rand(2, 3, 36, 52, generator=g) * 255,
+                    torch.rand(2, 3, 36, 52, generator=g) * 255), {}),
+        output_shape=(2, 2, 36, 52)),
     # packed R, G1, B, G2 planes N×4×h×w (not a multiple of 16: padded) -> N×3×2h×2w
     "sid_unet": Example(
         lambda g: ((torch.rand(2, 4, 24, 40, generator=g),), {}),

@@ -20,12 +20,14 @@ from llve.errors import UnknownNameError
 
 MODELS: dict[str, str] = {
     "lamba": "llve.papers.lamba.network:build",
+    "raft_small": "llve.models.raft:build",
     "sid_unet": "llve.models.sid_unet:build",
 }
 """Model name -> ``"module:function"`` of its builder ``(preset, **overrides) -> nn.Module``."""
 
 WEIGHT_LOADERS: dict[str, str] = {
     "lamba": "llve.papers.lamba.network:load_weights",
+    "raft_small": "llve.models.raft:load_weights",
 }
 """Models whose ``weights=`` file may also be in their official release's format: name ->
 ``"module:function"`` of ``(model, path) -> model``. Every other model loads llve training
