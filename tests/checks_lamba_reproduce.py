@@ -71,6 +71,7 @@ def lamba_reproduce(numbers):
         VERDICT[speedup >= 5 if at_4k else None],
         VERDICT[macs_ratio >= 10],  # "an order of magnitude": does not hold at 9.4×
         VERDICT[lamba["latency_s"] <= 1.0 if at_4k and on_cpu else None],
+        VERDICT[1 / lamba["latency_s"] >= 32 if at_4k and not on_cpu else None],  # GPU fps
         VERDICT[all(0.10 <= shares[block] <= 0.20 for block in ("LSE", "MSE", "HSE"))],
         VERDICT[numbers["parallel_speedup"] >= 1.2],
         *amplifier,

@@ -18,7 +18,6 @@ saves instead of live widgets (DESIGN.md §3).
 
 from __future__ import annotations
 
-import functools
 import html
 import math
 import os
@@ -44,7 +43,7 @@ from llve.papers.lamba.experiment import (
     SID_LIKE, load_or_train, released_model, released_weights, scene_radiance, short_exposure,
 )
 from llve.plots import as_display_image
-from llve.widgets import image_panel, png_bytes, static_sweep
+from llve.widgets import cached_view, image_panel, png_bytes, static_sweep
 
 AMPLIFIER_LABELS = {
     "weighted": "Eq. 5: weighted mean (Lamba & Mitra)",
@@ -374,10 +373,9 @@ def amplifier_sweep_figure(image: DemoImage, model: nn.Module, ms: Sequence[floa
 # --------------------------------------------------------------------------- the widget
 
 
-@functools.lru_cache(maxsize=16)
-def _image_pngs(image: DemoImage) -> tuple[bytes, bytes]:
-    """The reference and histogram PNGs of one image (they do not change with m or amplifier)."""
-    return png_bytes(image.reference), png_bytes(histogram_figure(image))
+# The reference and histogram of an image do not change with m or the amplifier: render once.
+_reference_png = cached_view(lambda image: image.reference, maxsize=16)
+_histogram_png = cached_view(histogram_figure, maxsize=16)
 
 
 @dataclass(eq=False)
@@ -410,7 +408,8 @@ class AmplifierDemo:
         for view, picture in ((self.amplified_view, state.amplified),
                               (self.restored_view, state.restored)):
             view.value = png_bytes(blank if picture is None else picture)
-        self.reference_view.value, self.histogram_view.value = _image_pngs(image)
+        self.reference_view.value = _reference_png(image)
+        self.histogram_view.value = _histogram_png(image)
         self.state = state
         return state
 

@@ -1,9 +1,9 @@
-"""Lamba & Mitra (CVPR 2021): training data, training recipe, evaluation and the paper's numbers.
+"""Lamba & Mitra (CVPR 2021): training data, training recipe, evaluation, released weights.
 
 Paper: Mohit Lamba and Kaushik Mitra, "Restoring Extremely Dark Images in Real Time", CVPR 2021.
 Official code: https://github.com/MohitLamba94/Restoring-Extremely-Dark-Images-In-Real-Time
-The network is ``llve.papers.lamba.network``; the amplifier ``llve.papers.lamba.amplifier``; this module is what the
-paper *does* with them.
+The network is ``llve.papers.lamba.network``; the amplifier ``llve.papers.lamba.amplifier``;
+this module is what the paper *does* with them. The paper's numbers are in ``paper_numbers``.
 
 What the paper and the released code do
 ---------------------------------------
@@ -21,9 +21,14 @@ What the paper and the released code do
 
 Our choices where the paper is silent or cannot be followed here
 ----------------------------------------------------------------
-- Synthetic SID-like data by default (SID cannot be downloaded here). A fixed pool of clean
-  sRGB images (``llve.data.images.clean_images``) is unprocessed once into clean raw mosaics,
-  each with its own random camera (Brooks et al.); every training sample then draws an image, an
+- Synthetic SID-like data by default (SID cannot be downloaded here), made as
+  :data:`SID_LIKE` says: a fixed pool of clean sRGB images (``llve.data.images.clean_images``)
+  is unprocessed once into clean raw mosaics with the Sony A7S2's colour matrix and Brooks et
+  al.'s random gains, and each ground truth is the clean raw developed by LibRaw as SID's are
+  (``llve.data.isp.libraw_render``); the short exposure is clipped at black as SID's loader
+  clips it. :data:`SYNTHESES` lists each of these choices as a step, and the released model
+  measures what each buys (``llve.papers.lamba.tables.synthesis_gap``). Every training sample
+  then draws an image, an
   exposure ratio from SID's {100, 250, 300}, a crop and its ELD sensor noise (Sony A7S2
   calibration, ``llve.data.synth``), all from a generator seeded by (seed, sample number), so a
   batch is a pure function of its index and independent of how many processes share the work.
@@ -34,9 +39,8 @@ Our choices where the paper is silent or cannot be followed here
   below the weighted one on lamp-lit scenes (paper Fig. 9). Procedural scenes always contain
   such lamps. Brighter lamps that also saturate the short exposure (as some street lamps do in
   SID) reach 100–300 in the amplified, unclipped input, and at the budgets of ``small`` they
-  stall Lamba's training (measured on this module's small-scale test set after 100 steps:
-  11.2 dB PSNR with lamps at 100× white, 17.5 dB at 10×, 18.2 dB without lamps), so we stay at
-  10×; ``scene_radiance`` takes another value for experiments.
+  stalled Lamba's training in a trial (lamps at 100× white against 10×), so we stay at 10×;
+  ``scene_radiance`` takes another value for experiments.
 - Crops keep the CFA phase (even offsets) and the flips are exact mirrors that keep it too (a
   mirrored window starts one pixel further; ``llve.data.datasets.RawCrop``), plus transposes:
   an improvement over the release, whose mosaic flips turn RGGB crops into GRBG/GBRG/BGGR ones
@@ -46,8 +50,8 @@ Our choices where the paper is silent or cannot be followed here
   192: ci and small use 192×192 crops (the paper 512×512); the loss is the
   released one at every scale, never a reduced-scale stand-in.
 - Short schedules: ``small`` trains 400 steps on a 2-core CPU, where 1e-4 barely moves the
-  weights; :data:`SCALE_SETTINGS` uses 2e-3 there (measured after 100 steps: 17.5 dB at 1e-3,
-  18.6 dB at 3e-3; 19.4 dB after 400 steps at 2e-3). The ×0.1 drop at half the schedule is kept
+  weights; :data:`SCALE_SETTINGS` uses 2e-3 there (chosen in a short trial of 1e-3 to 3e-3).
+  The ×0.1 drop at half the schedule is kept
   at every scale (MultiStepLR). ``ci`` only checks that everything runs.
 - SID U-Net baseline: trained with SID's own loss, L1 only (SID's paper and code), on the same
   data, crops, schedule and optimiser as Lamba so that the two architectures get one budget (SID

@@ -114,8 +114,5 @@ GPU_FPS_4K = 32
 SPEEDUP_OVER_SID = (5, 100)
 """Abstract: "5-100× faster" than the state of the art (SID's CPU time is 9.35 s in Table 1)."""
 
-SID_PSNR_MARGIN_DB = 0.2
-"""Table 1 / Sec. 4.3: Lamba (28.66 dB, Sec. 4.6) is within this much of SID's 28.88 dB."""
-
 LAMBA_PSNR_SID = 28.66
 """Sec. 4.6 (RDB* row): Lamba's PSNR on SID Sony with the GT exposure ratio; SSIM 0.79."""
