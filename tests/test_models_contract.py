@@ -41,6 +41,12 @@ class Example:
 
 
 EXAMPLES: dict[str, Example] = {
+    # five RGB frames N×5×3×H×W (not a multiple of 4: padded) and a noise map N×1×H×W
+    # -> the denoised centre frame N×3×H×W
+    "fastdvdnet": Example(
+        lambda g: ((torch.rand(2, 5, 3, 18, 23, generator=g),
+                    torch.full((2, 1, 18, 23), 25 / 255)), {}),
+        output_shape=(2, 3, 18, 23)),
     # amplified unpacked Bayer mosaic N×1×H×W (not a multiple of 32: padded), non-RGGB phase
     "lamba": Example(
         lambda g: ((torch.rand(2, 1, 64, 96, generator=g) * 0.5,), {"pattern": "GRBG"}),
@@ -54,6 +60,10 @@ EXAMPLES: dict[str, Example] = {
     "sid_unet": Example(
         lambda g: ((torch.rand(2, 4, 24, 40, generator=g),), {}),
         output_shape=(2, 3, 48, 80)),
+    # one RGB frame N×3×H×W (not a multiple of 16: padded) -> N×3×H×W
+    "smid": Example(
+        lambda g: ((torch.rand(2, 3, 20, 37, generator=g),), {}),
+        output_shape=(2, 3, 20, 37)),
 }
 
 NAMES = sorted(MODELS)

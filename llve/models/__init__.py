@@ -19,9 +19,11 @@ from typing import Callable
 from llve.errors import UnknownNameError
 
 MODELS: dict[str, str] = {
+    "fastdvdnet": "llve.models.fastdvdnet:build",
     "lamba": "llve.papers.lamba.network:build",
     "raft_small": "llve.models.raft:build",
     "sid_unet": "llve.models.sid_unet:build",
+    "smid": "llve.models.smid:build",
 }
 """Model name -> ``"module:function"`` of its builder ``(preset, **overrides) -> nn.Module``."""
 
