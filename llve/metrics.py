@@ -51,8 +51,12 @@ Definitions
   conventions give other values wherever a side is odd at one of the first 4 scales: Wang's
   ``msssim.m`` (2×2 low-pass with symmetric borders, then every other sample) and 2×2 pooling
   that drops an odd last row/column (llve before; 6.5e-4 off on a smooth 193×257 test pair).
-* ST-RRED (Soundararajan & Bovik 2013) and the temporal warping error: see :func:`st_rred` and
-  :func:`warping_error`, whose docstrings write out the formulas and simplifications.
+* ST-RRED (Soundararajan & Bovik 2013) in scikit-video 1.1.11's convention (its ``strred``
+  value on 0..255 luma, matched to 1 % in tests; frame pairs (0,1), (2,3), … by default, or the
+  LIVE MATLAB release's every consecutive pair with ``pairing="consecutive"``). Unlike the other
+  metrics its ``data_range`` has no default: its neural-noise constant is in 8-bit units.
+* The temporal warping error and ST-RRED: see :func:`warping_error` and :func:`st_rred_components`,
+  whose docstrings write out the formulas.
 """
 
 from __future__ import annotations
@@ -84,9 +88,6 @@ BT601_Y_OFFSET = 16.0
 
 STRRED_BLOCK = 3  # M: the GSM vectors are M×M blocks of subband coefficients
 STRRED_SIGMA_NSQ = 0.1  # σ_N²: variance of the neural-noise model, in 8-bit intensity units
-STRRED_ORIENTATIONS = 6
-STRRED_ORIENTATION_INDEX = 3  # θ = 3·π/6 = 90°: the one oriented band that is scored
-STRRED_FFT_PAD = 16  # reflected border added before the FFT filtering, then removed
 
 
 # --------------------------------------------------------------------------------------
@@ -552,38 +553,90 @@ def warping_error(
 # --------------------------------------------------------------------------------------
 
 
-def steerable_band(
-    frames: torch.Tensor,
-    orientation: int = STRRED_ORIENTATION_INDEX,
-    orientations: int = STRRED_ORIENTATIONS,
-) -> torch.Tensor:
-    """One oriented band of the finest scale of a real steerable pyramid, for B×H×W frames.
+def _symmetric_taps(values: dict[tuple[int, int], float], radius: int) -> torch.Tensor:
+    """A (2r+1)×(2r+1) filter with the 8-fold symmetry of a square from its taps at (|dy|, |dx|)
+    with |dy| ≤ |dx| (the low-pass filters of sp5Filters have that symmetry)."""
+    taps = torch.empty(2 * radius + 1, 2 * radius + 1, dtype=torch.float64)
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            small, large = sorted((abs(dy), abs(dx)))
+            taps[dy + radius, dx + radius] = values[(small, large)]
+    return taps
 
-    Frequency-domain construction of Simoncelli's steerable pyramid (as pyrtools'
-    ``SteerablePyramidFreq``, real, order ``orientations − 1``): with r the radial frequency
-    normalised to 1 at Nyquist and ℓ = log2 r, the band's transfer function is
-    ``lo0(ℓ) · hi1(ℓ) · A_k(θ) · (−i)^order`` where ``lo0(ℓ) = cos(π/2 · clip(ℓ + 1, 0, 1))``,
-    ``hi1(ℓ) = sin(π/2 · clip(ℓ + 2, 0, 1))`` (an octave band centred on r = 1/2) and
-    ``A_k(θ) = sqrt(c) · cos(θ − πk/K)^order``, ``c = 2^{2n} (n!)² / (K (2n)!)``. The band is kept at
-    full resolution (no decimation). Borders are reflected by up to 16 pixels before the FFT and
-    cropped after, to keep the circular convolution from wrapping opposite edges together.
+
+def _vertical_band_taps(profiles: tuple[tuple[float, ...], ...]) -> torch.Tensor:
+    """The 7×7 first-derivative-like band filter from its row profiles.
+
+    ``profiles[k-1][|dx|]`` is the tap at row offset ``dy = −k`` (the taps at ``dy = +k`` are
+    their negatives, the centre row is 0): odd along y, even along x, so the band responds to
+    intensity changes along y (horizontal edges) and has no DC.
     """
-    order = orientations - 1
+    radius = len(profiles)
+    taps = torch.zeros(2 * radius + 1, 2 * radius + 1, dtype=torch.float64)
+    for k, profile in enumerate(profiles, start=1):
+        row = torch.tensor([profile[abs(dx)] for dx in range(-radius, radius + 1)], dtype=torch.float64)
+        taps[radius - k] = row
+        taps[radius + k] = -row
+    return taps
+
+
+# Simoncelli's 5th-order steerable pyramid filters ("sp5Filters" of matlabPyrTools), as
+# scikit-video 1.1.11 applies them by correlation (its orientation-0 band filter, flipped), and
+# only the three that ST-RRED's one subband needs. Taps to 8 decimals, as published.
+STRRED_LOW0_TAPS = _symmetric_taps(  # 5×5 initial low-pass
+    {(0, 0): 0.40304148, (0, 1): 0.15925570, (0, 2): -0.03848215,
+     (1, 1): 0.05586982, (1, 2): -0.01551246, (2, 2): 0.00341614}, radius=2)
+STRRED_LOW_TAPS = 2 * _symmetric_taps(  # 9×9 low-pass applied before every 2× decimation
+    {(0, 0): 0.10096540, (0, 1): 0.08169618, (0, 2): 0.03981393, (0, 3): 0.01002988,
+     (0, 4): -0.00962054, (1, 1): 0.06426333, (1, 2): 0.03277038, (1, 3): 0.00410600,
+     (1, 4): -0.00944432, (2, 2): 0.01396746, (2, 3): -0.00661117, (2, 4): -0.00387812,
+     (3, 3): -0.00523281, (3, 4): -0.00244917, (4, 4): 0.00085404}, radius=4)
+STRRED_BAND_TAPS = _vertical_band_taps((  # 7×7 vertical band; rows dy = −1, −2, −3 by |dx|
+    (0.11732297, 0.08226445, 0.03075356, 0.01021852),
+    (-0.02755155, -0.01189859, 0.00893064, 0.00986904),
+    (-0.01455399, -0.01026699, -0.00496194, -0.00277643),
+))
+STRRED_LEVEL = 4  # the band is taken after 3 low-pass + 2× decimation steps: 1/8 resolution
+# Smallest frame side: reflected padding must be shorter than the image at every step
+# (pad 4 at ceil(side/4) > 4, then pad 3 at ceil(side/8) > 3).
+STRRED_MIN_SIZE = 25
+STRRED_PAIRINGS = ("skvideo", "consecutive")
+# skvideo.utils.rgb2gray weights (MATLAB rgb2gray's rounded BT.601 weights, full range)
+STRRED_LUMA_WEIGHTS = (0.2989, 0.5870, 0.1140)
+
+
+def _correlate_reflect(frames: torch.Tensor, taps: torch.Tensor, step: int = 1) -> torch.Tensor:
+    """B×H×W frames correlated with an odd square filter, borders mirrored without repeating
+    the edge sample (matlabPyrTools' 'reflect1'), keeping every ``step``-th output row/column
+    from the first: B×ceil(H/step)×ceil(W/step).
+
+    A sum of shifted copies rather than ``conv2d``: float64 convolution on a CPU is ~10× slower
+    than these few dozen vectorised multiply-adds, and ``step`` skips the discarded outputs.
+    """
+    size = taps.shape[-1]
+    pad = size // 2
     height, width = frames.shape[-2:]
-    pad = min(STRRED_FFT_PAD, height - 1, width - 1)
-    padded = F.pad(frames.unsqueeze(1), (pad, pad, pad, pad), mode="reflect").squeeze(1)
-    fy = torch.fft.fftfreq(padded.shape[-2], dtype=frames.dtype, device=frames.device).view(-1, 1)
-    fx = torch.fft.fftfreq(padded.shape[-1], dtype=frames.dtype, device=frames.device).view(1, -1)
-    radius = 2 * torch.sqrt(fx**2 + fy**2)  # 1 at Nyquist (0.5 cycles/pixel)
-    log_radius = torch.log2(radius.clamp_min(torch.finfo(frames.dtype).tiny))
-    low0 = torch.cos(math.pi / 2 * (log_radius + 1).clamp(0, 1))
-    high1 = torch.sin(math.pi / 2 * (log_radius + 2).clamp(0, 1))
-    angle = torch.atan2(fy, fx)
-    constant = 2 ** (2 * order) * math.factorial(order) ** 2 / (orientations * math.factorial(2 * order))
-    angular = math.sqrt(constant) * torch.cos(angle - math.pi * orientation / orientations) ** order
-    transfer = (-1j) ** order * (low0 * high1 * angular)
-    band = torch.fft.ifft2(torch.fft.fft2(padded) * transfer).real
-    return band[..., pad : pad + height, pad : pad + width]
+    padded = F.pad(frames.unsqueeze(1), (pad, pad, pad, pad), mode="reflect").squeeze(1)  # B×(H+2p)×(W+2p)
+    output = torch.zeros_like(frames[:, ::step, ::step])
+    for dy in range(size):
+        for dx in range(size):
+            output += float(taps[dy, dx]) * padded[:, dy : dy + height : step, dx : dx + width : step]
+    return output
+
+
+def steerable_band(frames: torch.Tensor) -> torch.Tensor:
+    """ST-RRED's subband of B×H×W frames: the vertical band of the coarsest scale used by the
+    authors (band 4 of their ``buildSpyr(frame, 4, 'sp5Filters', 'reflect1')``).
+
+    The frame is low-passed by :data:`STRRED_LOW0_TAPS`, then 3 times low-passed by
+    :data:`STRRED_LOW_TAPS` and decimated by 2 (every other row/column from the first, so a side
+    n becomes ceil(n/2)), then filtered by :data:`STRRED_BAND_TAPS`: B×ceil(H/8)×ceil(W/8),
+    the same samples as scikit-video's ``extractSingleBand(..., 'sp5Filters', band=0, level=4)``.
+    """
+    lowpassed = _correlate_reflect(frames, STRRED_LOW0_TAPS)
+    for _ in range(STRRED_LEVEL - 1):
+        lowpassed = _correlate_reflect(lowpassed, STRRED_LOW_TAPS, step=2)
+    return _correlate_reflect(lowpassed, STRRED_BAND_TAPS)
 
 
 def _gsm_entropy(
@@ -591,20 +644,21 @@ def _gsm_entropy(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """GSM variance field s² and entropy h of the M×M blocks of B×H×W subbands.
 
-    Returns two B×(H//M)×(W//M) tensors. Per frame: crop to multiples of M; K_U is the
+    Returns two B×(H//M)×(W//M) tensors. Per subband: crop to multiples of M; K_U is the
     population covariance (mean removed) of all overlapping M×M patches, its negative
     eigenvalues set to 0; for each non-overlapping block vector c, ``s² = cᵀ K_U⁺ c / M²``
-    (pseudo-inverse; eigenvalues below 1e-10 × the largest count as 0); and
-    ``h = Σ_{λ_u > 0} [log2(s² λ_u + σ_N²) + ln(2πe)]``, the authors' released form of
-    ``½ log((2πe)^{M²} |s² K_U + σ_N² I|)``. An all-zero subband gives s² = h = 0.
+    (pseudo-inverse: eigenvalues below 1e-10 × the largest count as 0, where the release's
+    plain solve would be singular); and ``h = Σ_{λ_u > 0} [log2(s² λ_u + σ_N²) + ln(2πe)]``,
+    the authors' released form of ``½ log((2πe)^{M²} |s² K_U + σ_N² I|)``. An all-zero
+    subband gives s² = h = 0.
     """
-    frames = band.shape[0]
+    subbands = band.shape[0]
     height = band.shape[-2] // block * block
     width = band.shape[-1] // block * block
-    cropped = band[:, None, :height, :width]
+    cropped = band[:, None, :height, :width]  # B×1×H'×W'
     patches = F.unfold(cropped, kernel_size=block)  # B × M² × (overlapping positions)
     centred = patches - patches.mean(dim=2, keepdim=True)
-    covariance = centred @ centred.transpose(1, 2) / patches.shape[2]
+    covariance = centred @ centred.transpose(1, 2) / patches.shape[2]  # B×M²×M²
     eigenvalues, eigenvectors = torch.linalg.eigh(covariance)
     largest = eigenvalues.max(dim=1, keepdim=True).values
     positive = eigenvalues > 1e-10 * largest.clamp_min(0)
@@ -612,70 +666,104 @@ def _gsm_entropy(
     inverse = torch.where(positive, 1.0 / torch.where(positive, eigenvalues, 1.0), 0.0)
     blocks = F.unfold(cropped, kernel_size=block, stride=block)  # B × M² × blocks
     projected = eigenvectors.transpose(1, 2) @ blocks  # coordinates in the eigenbasis
-    variance_field = (projected**2 * inverse.unsqueeze(2)).sum(dim=1) / block**2
+    variance_field = (projected**2 * inverse.unsqueeze(2)).sum(dim=1) / block**2  # B×blocks
     per_eigenvalue = torch.log2(variance_field.unsqueeze(1) * eigenvalues.unsqueeze(2) + sigma_nsq)
     per_eigenvalue = per_eigenvalue + math.log(2 * math.pi * math.e)
-    entropy = (per_eigenvalue * positive.unsqueeze(2)).sum(dim=1)
-    shape = (frames, height // block, width // block)
+    entropy = (per_eigenvalue * positive.unsqueeze(2)).sum(dim=1)  # B×blocks
+    shape = (subbands, height // block, width // block)
     return variance_field.view(shape), entropy.view(shape)
 
 
-def _scaled_entropies(luma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Spatial (T×blocks) and temporal ((T−1)×blocks) scaled entropies of one T×H×W video.
+def _frame_pairs(length: int, pairing: str) -> tuple[list[int], torch.Tensor]:
+    """First frames of the scored pairs (t, t+1) and each pair's weight in the means."""
+    if pairing == "skvideo":
+        firsts = list(range(0, length - 1, 2))  # (0,1), (2,3), …; an odd T leaves the last out
+        weights = torch.ones(len(firsts), dtype=torch.float64)
+    else:
+        firsts = list(range(length - 1))  # every consecutive pair
+        weights = torch.ones(len(firsts), dtype=torch.float64)
+        weights[-1] = 2.0  # calcStrredScore.m pads frame T's value with pair T−1's
+    return firsts, weights / weights.sum()
 
-    Frames are processed one at a time so that memory does not grow with the video length.
+
+def _pair_entropies(luma: torch.Tensor, firsts: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spatial and temporal scaled entropies (pairs×blocks) of one T×H×W luma video."""
+    bands = steerable_band(luma)  # T×h×w, every frame filtered once
+    first, second = bands[firsts], bands[[t + 1 for t in firsts]]
+    variance, entropy = _gsm_entropy(first)
+    difference_variance, difference_entropy = _gsm_entropy(first - second)
+    spatial_scale = torch.log2(1 + variance)
+    spatial = entropy * spatial_scale
+    temporal = difference_entropy * spatial_scale * torch.log2(1 + difference_variance)
+    return spatial.flatten(1), temporal.flatten(1)
+
+
+def st_rred_luma(video: torch.Tensor, data_range: float) -> torch.Tensor:
+    """The N×T×H×W luma on 0..255 that ST-RRED scores, from N×T×C×H×W video in [0, data_range].
+
+    C = 1: ``255 · x / data_range``. C = 3 (R, G, B): ``255 · (0.2989 R + 0.5870 G + 0.1140 B)
+    / data_range``, scikit-video's ``rgb2gray`` (full-range BT.601 weights as MATLAB's
+    ``rgb2gray`` rounds them) — not the studio-swing luma of ``y_channel`` in PSNR/SSIM.
     """
-    spatial, temporal = [], []
-    previous_band = None
-    for frame in luma:
-        band = steerable_band(frame.unsqueeze(0))
-        variance, entropy = _gsm_entropy(band)
-        spatial.append(entropy * torch.log2(1 + variance))
-        if previous_band is not None:
-            difference_variance, difference_entropy = _gsm_entropy(band - previous_band)
-            scale = torch.log2(1 + variance) * torch.log2(1 + difference_variance)
-            temporal.append(difference_entropy * scale)
-        previous_band = band
-    return torch.cat(spatial), torch.cat(temporal)
+    unit = video.detach().to(torch.float64) / data_range
+    if unit.shape[2] == 3:
+        weights = torch.tensor(STRRED_LUMA_WEIGHTS, dtype=torch.float64, device=unit.device)
+        return 255.0 * (unit * weights.view(3, 1, 1)).sum(dim=2)
+    return 255.0 * unit[:, :, 0]
 
 
 def st_rred_components(
     prediction: torch.Tensor,
     target: torch.Tensor,
-    data_range: float = 1.0,
+    data_range: float,
     crop_border: int = 0,
     reduction: Reduction = "none",
+    *,
+    pairing: str = "skvideo",
 ) -> dict[str, torch.Tensor]:
     """SRRED, TRRED and ST-RRED = SRRED × TRRED of N×T×C×H×W videos (each shape N); lower is better.
 
     Soundararajan & Bovik, "Video Quality Assessment by Reduced Reference Spatio-Temporal
-    Entropic Differencing", IEEE TCSVT 2013, full-reference form (all blocks compared):
+    Entropic Differencing", IEEE TCSVT 2013, full-reference form (all blocks compared), in
+    **scikit-video 1.1.11's convention**: the second output of
+    ``skvideo.measure.strred(ref, dis)`` on luma in 0..255 (matched to 1 % in tests; the
+    CFA paper's Table 1 values are in these units).
 
-    1. Each frame becomes 8-bit-scale luma: ``255·x/data_range`` for C = 1, or BT.601 studio
-       luma ``16 + 65.481R + 128.553G + 24.966B`` (R, G, B ∈ [0, 1]) for C = 3 — σ_N² = 0.1 is
-       defined on that scale.
-    2. One subband C_f of every frame f (:func:`steerable_band`: finest scale, orientation 90°
-       of 6) and of every frame difference, D_f = C_{f+1} − C_f.
+    Input: ``prediction``, ``target`` N×T×C×H×W in [0, ``data_range``] — ``data_range`` has no
+    default because the neural-noise variance σ_N² = 0.1 is absolute, in 8-bit units: the same
+    videos scored as [0, 1] data would give values hundreds of times smaller. C = 1 is luma;
+    C = 3 is RGB, converted by :func:`st_rred_luma` (scikit-video's ``rgb2gray`` weights).
+    Frames need both sides ≥ 25 pixels after ``crop_border``; below about 128 pixels the
+    subband has few blocks and the value is unstable.
+
+    1. Every luma frame f (0..255) gives one subband C_f (:func:`steerable_band`: the vertical
+       band of sp5Filters at 1/8 resolution).
+    2. Frame pairs (a, b) = (t, t + 1) are scored, chosen by ``pairing``:
+
+       * ``"skvideo"`` (default, the reference matched): t = 0, 2, 4, … — pairs (0,1), (2,3), …;
+         an odd T leaves the last frame out; every pair weighs the same.
+       * ``"consecutive"`` (the LIVE MATLAB release, ``calcStrredScore.m``): every pair
+         t = 0..T−2, the last pair counted twice (that script pads frame T's value with the
+         last pair's), i.e. means over T values.
+
+       They differ noticeably on short clips; name the one used with any number.
     3. Each subband is cut into M×M blocks (M = 3) modelled as a Gaussian scale mixture
-       c = s·u, u ~ N(0, K_U), observed through neural noise N(0, σ_N² I): the local variance
-       s² and entropy h of every block come from :func:`_gsm_entropy`.
-    4. Scaled entropies: spatial ``γ·h`` with ``γ = log2(1 + s²_f)``; temporal
-       ``log2(1 + s²_{f+1}) · log2(1 + s²_{D_f}) · h_{D_f}``.
-    5. ``SRRED = mean_f mean_blocks |spatial_target − spatial_prediction|`` over all T frames;
-       ``TRRED`` likewise over the T−1 differences; ``ST-RRED = SRRED · TRRED``.
+       c = s·u, u ~ N(0, K_U), seen through neural noise N(0, σ_N² I), σ_N² = 0.1; the local
+       variance s² and entropy h of every block come from :func:`_gsm_entropy`.
+    4. Per pair: spatial scaled entropy ``log2(1 + s²_a) · h_a`` of C_a; temporal
+       ``log2(1 + s²_a) · log2(1 + s²_D) · h_D`` of D = C_a − C_b.
+    5. ``srred_k = mean_blocks |spatial_target − spatial_prediction|``, ``trred_k`` likewise;
+       ``SRRED = mean_k srred_k``, ``TRRED = mean_k trred_k`` (weighted as in 2) and
+       ``ST-RRED = SRRED · TRRED`` (product of the means, as both releases).
 
-    Simplifications relative to the authors' release (so values are comparable within llve,
-    not digit-for-digit with published ST-RRED numbers): our frequency-domain steerable
-    pyramid band stands in for their sp5Filters spatial pyramid (band 4 of 6 orientations at
-    the finest scale; orientation numbering conventions may differ), and SRRED includes the
-    first frame's own spatial term (the release repeats the second frame's). Like the release,
-    the entropy is ``Σ_u log2(s²λ_u + σ_N²) + ln(2πe)`` rather than the paper's printed
-    ``½ Σ_u log(2πe (s²λ_u + σ_N²))``. The metric is symmetric in its two arguments; identical
-    videos give 0; two videos that are both static give TRRED = 0.
+    The metric is symmetric in its two arguments; identical videos give 0; two static videos
+    give TRRED = 0. Computed in float64 (scikit-video works in float32).
     """
     prediction, target = _check_pair(prediction, target, ndims=(5,))
     data_range = _check_data_range(data_range)
     _check_reduction(reduction)
+    if pairing not in STRRED_PAIRINGS:
+        raise InvalidInputError(f"pairing must be one of {STRRED_PAIRINGS}, got {pairing!r}")
     if prediction.shape[1] < 2:
         raise InvalidInputError(
             f"ST-RRED needs videos of at least 2 frames, got T={prediction.shape[1]}"
@@ -684,26 +772,21 @@ def st_rred_components(
         raise InvalidInputError(
             f"ST-RRED needs 1 (luma) or 3 (RGB) channels, got C={prediction.shape[2]}"
         )
-
-    def to_luma(video: torch.Tensor) -> torch.Tensor:
-        video = _crop(video.detach().to(torch.float64), crop_border) / data_range
-        if video.shape[2] == 3:
-            return rgb_to_y(video, 1.0)[:, :, 0] * 255.0
-        return video[:, :, 0] * 255.0
-
-    luma_predictions, luma_targets = to_luma(prediction), to_luma(target)
-    if min(luma_targets.shape[-2:]) < STRRED_BLOCK:
+    luma_predictions = st_rred_luma(_crop(prediction, crop_border), data_range)
+    luma_targets = st_rred_luma(_crop(target, crop_border), data_range)
+    if min(luma_targets.shape[-2:]) < STRRED_MIN_SIZE:
         raise InvalidInputError(
-            f"ST-RRED needs frames of at least {STRRED_BLOCK}×{STRRED_BLOCK} pixels after crop_border, "
-            f"got {tuple(luma_targets.shape[-2:])}"
+            f"ST-RRED needs frames of at least {STRRED_MIN_SIZE}×{STRRED_MIN_SIZE} pixels after "
+            f"crop_border, got {tuple(luma_targets.shape[-2:])}"
         )
-
+    firsts, weights = _frame_pairs(prediction.shape[1], pairing)
+    weights = weights.to(luma_targets.device)
     srred, trred = [], []
     for luma_prediction, luma_target in zip(luma_predictions, luma_targets):
-        spatial_prediction, temporal_prediction = _scaled_entropies(luma_prediction)
-        spatial_target, temporal_target = _scaled_entropies(luma_target)
-        srred.append((spatial_target - spatial_prediction).abs().mean())
-        trred.append((temporal_target - temporal_prediction).abs().mean())
+        spatial_prediction, temporal_prediction = _pair_entropies(luma_prediction, firsts)
+        spatial_target, temporal_target = _pair_entropies(luma_target, firsts)
+        srred.append(((spatial_target - spatial_prediction).abs().mean(dim=1) * weights).sum())
+        trred.append(((temporal_target - temporal_prediction).abs().mean(dim=1) * weights).sum())
     srred_values, trred_values = torch.stack(srred), torch.stack(trred)
     return {
         "srred": _reduce(srred_values, reduction),
@@ -715,16 +798,22 @@ def st_rred_components(
 def st_rred(
     prediction: torch.Tensor,
     target: torch.Tensor,
-    data_range: float = 1.0,
+    data_range: float,
     crop_border: int = 0,
     reduction: Reduction = "none",
+    *,
+    pairing: str = "skvideo",
 ) -> torch.Tensor:
-    """ST-RRED (Soundararajan & Bovik 2013) of N×T×C×H×W videos, shape N; lower is better.
+    """ST-RRED (Soundararajan & Bovik 2013) of N×T×C×H×W videos in [0, ``data_range``], shape N;
+    lower is better.
 
-    ``SRRED × TRRED``; the full definition and our simplifications are in
-    :func:`st_rred_components`.
+    scikit-video 1.1.11's ``strred`` value (``SRRED × TRRED`` on 0..255 luma) with the default
+    ``pairing="skvideo"`` (pairs (0,1), (2,3), …); ``pairing="consecutive"`` is the LIVE MATLAB
+    ``calcStrredScore.m`` aggregation. The full definition is in :func:`st_rred_components`.
     """
-    return st_rred_components(prediction, target, data_range, crop_border, reduction)["st_rred"]
+    return st_rred_components(
+        prediction, target, data_range, crop_border, reduction, pairing=pairing
+    )["st_rred"]
 
 
 def colour_cast(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

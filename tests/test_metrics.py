@@ -15,18 +15,27 @@ References and tolerances
   MS-SSIM 0): absolute difference ≤ 1e-6 (measured ≤ 1.3e-15). Also the package's float32
   window taps bit for bit, its zero-padded pooling of odd sides, its 161-pixel minimum side, and
   the training loss as 1 − the mean MS-SSIM (≤ 1e-10) and the package's ``size_average=True``.
-* ST-RRED: properties (0 for identical videos, symmetry, invariance to a brightness offset,
-  TRRED = 0 for static videos, monotone in noise level) and a hand-computed GSM case.
+* ST-RRED: scikit-video 1.1.11's ``skvideo.measure.strred`` (second output; a test-only
+  dependency pinned in requirements.txt, needing NumPy's removed ``np.int``/``np.float``/
+  ``np.complex`` aliases, which the ``skvideo_strred`` fixture supplies while it runs) on panning
+  camera videos with noise and gamma darkening, 8–9 frames of 192–256 pixels, luma and RGB
+  (through its ``rgb2gray``): relative difference ≤ 1 % (measured ≤ 1.1e-4). Also the subband
+  against scipy's ``correlate``, the two pairings against single-pair clips, and properties (0 for
+  identical videos, symmetry, invariance to a brightness offset, TRRED = 0 for static videos,
+  monotone in noise level) and a hand-computed GSM case.
 * Warping error: integer translations with known flow, a NumPy reference for zero flow.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import warnings
 
 import numpy as np
 import pytest
 import scipy.ndimage
+import skimage.data
 import pytorch_msssim
 import torch
 from skimage.color import rgb2ycbcr
@@ -37,6 +46,7 @@ from llve.errors import InvalidInputError
 
 TOLERANCE = 1e-10
 MS_SSIM_TOLERANCE = 1e-6  # against pytorch-msssim, whose Gaussian window is float32
+STRRED_TOLERANCE = 0.01  # relative, against scikit-video, which computes in float32
 
 
 def _pair(
@@ -377,15 +387,6 @@ def test_warping_error_without_valid_pixels_is_nan_and_bad_input_raises() -> Non
 # --------------------------------------------------------------------------------------
 
 
-def _moving_texture(frames: int = 5, size: int = 40, seed: int = 6) -> torch.Tensor:
-    """1×T×1×H×W grey video: a smooth texture panning by 1 pixel per frame, in [0.1, 0.9]."""
-    rng = np.random.default_rng(seed)
-    texture = scipy.ndimage.gaussian_filter(rng.random((size + frames, size + frames)), 1.5)
-    texture = 0.1 + 0.8 * (texture - texture.min()) / np.ptp(texture)
-    video = np.stack([texture[t : t + size, t : t + size] for t in range(frames)])
-    return torch.from_numpy(video)[None, :, None]
-
-
 def test_gsm_entropy_of_a_checkerboard_by_hand() -> None:
     # Overlapping 3×3 patches of a ±1 checkerboard are ±p with p the 3×3 checker pattern, half of
     # each sign: mean 0, K_U = p pᵀ (one eigenvalue |p|² = 9). Each non-overlapping block is ±p, so
@@ -400,24 +401,123 @@ def test_gsm_entropy_of_a_checkerboard_by_hand() -> None:
     assert zero_variance.abs().max() == 0 and zero_entropy.abs().max() == 0
 
 
+def _panning_video(frames: int = 8, height: int = 192, width: int = 192, noise: float = 8.0,
+                   seed: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """A T×H×W luma reference on 0..255 (scikit-image's camera, panning 3 px down and 2 px right
+    per frame) and a distorted copy (Gaussian noise of σ = ``noise`` grey levels, clipped)."""
+    camera = skimage.data.camera().astype(np.float64)  # 512×512
+    reference = np.stack([camera[40 + 3 * t : 40 + 3 * t + height, 60 + 2 * t : 60 + 2 * t + width]
+                          for t in range(frames)])
+    rng = np.random.default_rng(seed)
+    return reference, np.clip(reference + noise * rng.standard_normal(reference.shape), 0, 255)
+
+
+def _gamma_darkened(video: np.ndarray) -> np.ndarray:
+    """``255 · (x / 255)^2.2``: the darkening whose scores FACTS.md compares with the paper's."""
+    return 255 * (video / 255) ** 2.2
+
+
+def _as_video(luma: np.ndarray) -> torch.Tensor:
+    """T×H×W array -> 1×T×1×H×W float64 tensor."""
+    return torch.from_numpy(np.ascontiguousarray(luma, dtype=np.float64))[None, :, None]
+
+
+@pytest.fixture(scope="module")
+def skvideo_strred():
+    """scikit-video 1.1.11's ``strred`` (a test-only dependency pinned in requirements.txt).
+
+    It still uses ``np.int``/``np.float``/``np.complex``, removed from NumPy: they are aliased
+    to the builtins while this module's tests run (and removed again after), never in llve.
+    Skips where scikit-video is not installed, except under ``CI=true`` where it must be.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        for alias, builtin in (("int", int), ("float", float), ("complex", complex)):
+            if alias not in np.__dict__:
+                patch.setattr(np, alias, builtin, raising=False)
+        try:
+            with warnings.catch_warnings():  # it imports the deprecated scipy.misc
+                warnings.simplefilter("ignore", DeprecationWarning)
+                import skvideo.measure
+        except ImportError as error:
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"scikit-video is required under CI (requirements.txt): {error}")
+            pytest.skip(f"scikit-video not installed: {error}")
+        yield lambda reference, distorted: float(skvideo.measure.strred(reference, distorted)[1])
+
+
+STRRED_REFERENCE_CASES = {
+    "noise_8x192x192": lambda: _panning_video(8, 192, 192),
+    "noise_9x200x232": lambda: _panning_video(9, 200, 232, noise=5.0, seed=1),  # odd T and sides
+    "gamma_8x192x192": lambda: (lambda r: (r, _gamma_darkened(r)))(_panning_video(8)[0]),
+    "gamma_noise_8x256x256": lambda: (lambda r, d: (r, _gamma_darkened(d)))(
+        *_panning_video(8, 256, 256, noise=3.0, seed=2)),
+}
+
+
+# scikit-video uses np.matrix, which warns on every call
+SKVIDEO_WARNINGS = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+
+
+@SKVIDEO_WARNINGS
+@pytest.mark.parametrize("case", sorted(STRRED_REFERENCE_CASES))
+def test_st_rred_matches_scikit_video(case: str, skvideo_strred) -> None:
+    reference, distorted = STRRED_REFERENCE_CASES[case]()
+    expected = skvideo_strred(reference.astype(np.float32), distorted.astype(np.float32))
+    ours = metrics.st_rred(_as_video(distorted), _as_video(reference), data_range=255.0).item()
+    assert expected > 0
+    assert ours == pytest.approx(expected, rel=STRRED_TOLERANCE)
+
+
+@SKVIDEO_WARNINGS
+def test_st_rred_rgb_uses_scikit_videos_rgb2gray(skvideo_strred) -> None:
+    import skvideo.utils
+
+    rgb = skimage.data.astronaut().astype(np.float64) / 255  # 512×512×3
+    reference = np.stack([rgb[50 + 2 * t : 242 + 2 * t, 80 + 3 * t : 272 + 3 * t] for t in range(4)])
+    rng = np.random.default_rng(3)
+    distorted = np.clip(reference + 0.02 * rng.standard_normal(reference.shape), 0, 1)
+    expected = skvideo_strred(skvideo.utils.rgb2gray(reference * 255), skvideo.utils.rgb2gray(distorted * 255))
+
+    def video(frames: np.ndarray) -> torch.Tensor:  # T×H×W×3 -> 1×T×3×H×W
+        return torch.from_numpy(frames).permute(0, 3, 1, 2)[None]
+
+    ours = metrics.st_rred(video(distorted), video(reference), data_range=1.0).item()
+    assert ours == pytest.approx(expected, rel=STRRED_TOLERANCE)
+
+
+def test_steerable_band_is_the_sp5_filter_cascade() -> None:
+    # Independent reference: scipy's correlate with mirrored borders ('mirror' = reflect without
+    # repeating the edge, as matlabPyrTools' 'reflect1'), decimating after each low-pass.
+    frames = np.random.default_rng(4).random((2, 61, 70)) * 255
+    expected = []
+    for frame in frames:
+        low = scipy.ndimage.correlate(frame, metrics.STRRED_LOW0_TAPS.numpy(), mode="mirror")
+        for _ in range(3):
+            low = scipy.ndimage.correlate(low, metrics.STRRED_LOW_TAPS.numpy(), mode="mirror")[::2, ::2]
+        expected.append(scipy.ndimage.correlate(low, metrics.STRRED_BAND_TAPS.numpy(), mode="mirror"))
+    band = metrics.steerable_band(torch.from_numpy(frames))
+    assert band.shape == (2, 8, 9)  # ceil(61/8), ceil(70/8)
+    torch.testing.assert_close(band, torch.from_numpy(np.stack(expected)), rtol=0, atol=1e-10)
+
+
 def test_steerable_band_orientation_and_zero_mean() -> None:
-    rows = torch.arange(32, dtype=torch.float64).view(-1, 1).expand(32, 32)
-    stripes = torch.cos(math.pi / 2 * rows)[None]  # intensity varies along y at 1/4 cycle/pixel
-    vertical_band = metrics.steerable_band(stripes, orientation=3)  # θ = 90°
-    horizontal_band = metrics.steerable_band(stripes, orientation=0)  # θ = 0°
-    assert vertical_band.abs().max() > 0.5
-    assert horizontal_band.abs().max() < 1e-3 * vertical_band.abs().max()
-    assert metrics.steerable_band(torch.full((1, 20, 24), 7.0, dtype=torch.float64)).abs().max() < 1e-10
+    coordinates = torch.arange(128, dtype=torch.float64)
+    along_y = torch.cos(2 * math.pi * coordinates / 32).view(-1, 1).expand(128, 128)[None]
+    along_x = along_y.transpose(1, 2)
+    strong = metrics.steerable_band(along_y)[:, 2:-2, 2:-2].abs().max()
+    assert strong > 0.1
+    assert metrics.steerable_band(along_x)[:, 2:-2, 2:-2].abs().max() < 1e-6 * strong
+    assert metrics.steerable_band(torch.full((1, 40, 48), 7.0, dtype=torch.float64)).abs().max() < 1e-10
 
 
 def test_st_rred_properties() -> None:
-    reference = _moving_texture()
+    reference = _as_video(_panning_video(6)[0])
     noise = torch.randn(reference.shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
-    assert metrics.st_rred(reference, reference).item() == 0.0
+    assert metrics.st_rred(reference, reference, 255.0).item() == 0.0
 
     levels = [1, 3, 10, 30]
     components = [
-        metrics.st_rred_components(reference + level / 255 * noise, reference) for level in levels
+        metrics.st_rred_components(reference + level * noise, reference, 255.0) for level in levels
     ]
     for name in ("srred", "trred", "st_rred"):
         values = [c[name].item() for c in components]
@@ -426,41 +526,77 @@ def test_st_rred_properties() -> None:
     strongest = components[-1]
     torch.testing.assert_close(strongest["st_rred"], strongest["srred"] * strongest["trred"])
 
-    distorted = reference + 10 / 255 * noise
-    assert metrics.st_rred(distorted, reference).item() == metrics.st_rred(reference, distorted).item()
-    assert metrics.st_rred(reference + 0.05, reference).item() < 1e-8  # subband has no DC
+    distorted = reference + 10 * noise
+    assert metrics.st_rred(distorted, reference, 255.0).item() == metrics.st_rred(reference, distorted, 255.0).item()
+    offset = metrics.st_rred(reference + 12.0, reference, 255.0).item()  # the subband has no DC
+    assert offset < 1e-6 * components[0]["st_rred"].item()
+
+
+def test_st_rred_units_follow_data_range() -> None:
+    reference, distorted = (_as_video(v) for v in _panning_video(4))
+    on_255 = metrics.st_rred(distorted, reference, 255.0)
+    torch.testing.assert_close(metrics.st_rred(distorted / 255, reference / 255, 1.0), on_255)
+    # σ_N² = 0.1 is absolute: the same videos mis-declared as 0..255 when they are in [0, 1]
+    # score on a very different scale, which is why data_range has no default.
+    assert metrics.st_rred(distorted / 255, reference / 255, 255.0).item() < 0.01 * on_255.item()
+
+
+def test_st_rred_pairings_on_a_five_frame_clip() -> None:
+    reference, distorted = (_as_video(v) for v in _panning_video(5, noise=8.0))
+    skvideo_pairs = metrics.st_rred_components(distorted, reference, 255.0)
+    consecutive = metrics.st_rred_components(distorted, reference, 255.0, pairing="consecutive")
+    # Both from single-pair clips: skvideo averages (0,1), (2,3) and drops frame 4; the MATLAB
+    # release averages (0,1), (1,2), (2,3), (3,4) with the last pair counted twice.
+    single = [metrics.st_rred_components(distorted[:, t : t + 2], reference[:, t : t + 2], 255.0)
+              for t in range(4)]
+    for name in ("srred", "trred"):
+        pair_values = torch.stack([s[name] for s in single])
+        torch.testing.assert_close(skvideo_pairs[name], (pair_values[0] + pair_values[2]) / 2)
+        weights = torch.tensor([1.0, 1.0, 1.0, 2.0], dtype=torch.float64).view(4, 1) / 5
+        torch.testing.assert_close(consecutive[name], (pair_values * weights).sum(dim=0))
+    torch.testing.assert_close(
+        skvideo_pairs["st_rred"], metrics.st_rred(distorted[:, :4], reference[:, :4], 255.0))
+    relative = abs(consecutive["st_rred"].item() / skvideo_pairs["st_rred"].item() - 1)
+    assert relative > 0.01, relative  # measured 4 % on this clip
 
 
 def test_st_rred_static_videos_have_zero_trred() -> None:
-    static_reference = _moving_texture()[:, :1].expand(1, 4, 1, 40, 40)
+    static_reference = _as_video(_panning_video(1)[0]).expand(1, 4, 1, 192, 192)
     generator = torch.Generator().manual_seed(8)
-    noise = 0.03 * torch.randn(1, 1, 1, 40, 40, generator=generator, dtype=torch.float64)
+    noise = 8 * torch.randn(1, 1, 1, 192, 192, generator=generator, dtype=torch.float64)
     static_distorted = static_reference + noise  # the same noise on every frame: still static
-    components = metrics.st_rred_components(static_distorted, static_reference)
-    assert components["srred"].item() > 0
-    assert components["trred"].item() == 0.0 and components["st_rred"].item() == 0.0
+    for pairing in metrics.STRRED_PAIRINGS:
+        components = metrics.st_rred_components(static_distorted, static_reference, 255.0, pairing=pairing)
+        assert components["srred"].item() > 0
+        assert components["trred"].item() == 0.0 and components["st_rred"].item() == 0.0
 
 
-def test_st_rred_rgb_is_scored_on_bt601_luma_and_batches() -> None:
+def test_st_rred_rgb_luma_batches_and_errors() -> None:
     generator = torch.Generator().manual_seed(9)
-    rgb_reference = torch.rand(2, 3, 3, 24, 28, generator=generator, dtype=torch.float64)
+    rgb_reference = torch.rand(2, 3, 3, 40, 48, generator=generator, dtype=torch.float64)
     noise = torch.randn(rgb_reference.shape, generator=generator, dtype=torch.float64)
     rgb_distorted = (rgb_reference + 0.05 * noise).clamp(0, 1)
 
-    def luma(video: torch.Tensor) -> torch.Tensor:
-        return metrics.rgb_to_y(video.flatten(0, 1)).view(2, 3, 1, 24, 28)
+    def luma(video: torch.Tensor) -> torch.Tensor:  # 0.2989 R + 0.5870 G + 0.1140 B, on 0..255
+        weights = torch.tensor([0.2989, 0.5870, 0.1140], dtype=torch.float64).view(1, 1, 3, 1, 1)
+        return 255 * (video * weights).sum(dim=2, keepdim=True)
 
-    ours = metrics.st_rred(rgb_distorted, rgb_reference)
+    ours = metrics.st_rred(rgb_distorted, rgb_reference, 1.0)
     assert ours.shape == (2,)
-    torch.testing.assert_close(ours, metrics.st_rred(luma(rgb_distorted), luma(rgb_reference)))
-    scaled = metrics.st_rred(rgb_distorted * 255, rgb_reference * 255, data_range=255.0)
-    torch.testing.assert_close(scaled, ours)
-    averaged = metrics.st_rred(rgb_distorted, rgb_reference, reduction="mean")
+    torch.testing.assert_close(ours, metrics.st_rred(luma(rgb_distorted), luma(rgb_reference), 255.0))
+    torch.testing.assert_close(ours[1:], metrics.st_rred(rgb_distorted[1:], rgb_reference[1:], 1.0))
+    averaged = metrics.st_rred(rgb_distorted, rgb_reference, 1.0, reduction="mean")
     torch.testing.assert_close(averaged, ours.mean())
     with pytest.raises(InvalidInputError, match="at least 2 frames"):
-        metrics.st_rred(rgb_distorted[:, :1], rgb_reference[:, :1])
+        metrics.st_rred(rgb_distorted[:, :1], rgb_reference[:, :1], 1.0)
     with pytest.raises(InvalidInputError, match="prediction must be 5-D"):
-        metrics.st_rred(rgb_distorted[0], rgb_reference[0])
+        metrics.st_rred(rgb_distorted[0], rgb_reference[0], 1.0)
+    with pytest.raises(InvalidInputError, match="pairing must be one of"):
+        metrics.st_rred(rgb_distorted, rgb_reference, 1.0, pairing="all")
+    with pytest.raises(InvalidInputError, match="at least 25×25 pixels"):
+        metrics.st_rred(rgb_distorted[..., :24], rgb_reference[..., :24], 1.0)
+    with pytest.raises(TypeError):  # no default data_range: the units must be stated
+        metrics.st_rred(rgb_distorted, rgb_reference)
 
 
 def test_colour_cast_sign_and_zero():

@@ -25,6 +25,16 @@ Test scenes 10034, 10045 and 10172 are misaligned between their short and long e
 by SID's authors and excluded from scores by later work, e.g. ELD); their items carry
 ``excluded_from_scores=True`` so that tables skip them while pictures may still show them.
 
+DRV (SMID, ICCV 2019) and DAVIS 2017
+------------------------------------
+DRV: SMID's pre-processed 16-bit PNGs (``VBM4D_rawRGB/{scene}/*.png``, ground truth
+``long/{scene}/half0001*.png``), 202 static scenes split as in SMID's lists (cfa trains on its
+train + val, 153 scenes, and tests on the 49 test scenes) and 23 dynamic videos M0000–M0022
+without ground truth (:func:`drv_static_clip`, :func:`drv_dynamic_video`,
+:class:`DrvStaticDataset`; raw files by :func:`drv_raw_files`). DAVIS 2017:
+``JPEGImages/480p/{sequence}/{frame:05d}.jpg`` (:func:`davis_sequence`). Frames are float32
+H×W×3 RGB in [0, 1].
+
 Crops that keep the CFA phase
 -----------------------------
 A Bayer mosaic's colour layout depends on where a crop starts and on how it is flipped. The
@@ -51,6 +61,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
@@ -374,3 +385,256 @@ class RandomCropDataset(torch.utils.data.Dataset):
         item = self.dataset.load(index % len(self.dataset), self.crop_size, rng, self.augment)
         return {"mosaic": torch.from_numpy(item["mosaic"] * np.float32(item["ratio"]))[None],
                 "target": torch.from_numpy(item["target"]).permute(2, 0, 1).contiguous()}
+
+
+# --------------------------------------------------------------------------------------------
+# DRV (Chen, Chen, Do, Koltun, "Seeing Motion in the Dark", ICCV 2019) — used by cfa
+#
+# Scene ids and splits from the SMID release (github.com/cchen156/Seeing-Motion-in-the-Dark,
+# DRV/train_list.txt, val_list.txt, test_list.txt). The cfa release trains on train + val (its
+# train_list.txt is the two lists concatenated: 153 scenes) and tests on the 49 test scenes.
+
+DRV_SMID_TRAIN_SCENES = tuple(f"{n:04d}" for n in (
+    22, 6, 3, 16, 11, 17, 14, 8, 5, 21, 25, 27, 26, 19, 15, 1, 23, 2, 33, 30, 43, 38, 34, 44, 41,
+    40, 35, 32, 46, 42, 28, 29, 59, 60, 61, 62, 63, 64, 72, 69, 77, 73, 74, 71, 67, 68, 70, 85,
+    82, 86, 87, 84, 80, 81, 101, 95, 90, 96, 93, 100, 98, 94, 102, 113, 114, 115, 116, 117, 118,
+    119, 120, 121, 122, 123, 124, 125, 126, 127, 149, 133, 130, 143, 138, 134, 155, 144, 141,
+    135, 132, 156, 148, 152, 146, 142, 128, 150, 137, 189, 197, 179, 111, 192, 163, 160, 173,
+    168, 187, 202, 190, 164, 195, 199, 185, 174, 198, 171, 165, 162, 186, 178, 182, 194, 188,
+    184, 183, 200, 176, 201, 161))
+DRV_VAL_SCENES = tuple(f"{n:04d}" for n in (
+    4, 18, 24, 31, 45, 53, 54, 55, 56, 57, 58, 79, 140, 97, 108, 109, 110, 112, 89, 131, 136,
+    158, 193, 159))
+DRV_TEST_SCENES = tuple(f"{n:04d}" for n in (
+    13, 9, 20, 7, 10, 12, 154, 36, 37, 39, 47, 48, 49, 50, 51, 52, 65, 66, 75, 76, 78, 88, 92,
+    99, 91, 103, 104, 105, 106, 107, 151, 145, 147, 139, 129, 83, 153, 157, 180, 175, 181, 196,
+    170, 166, 172, 177, 167, 169, 191))
+DRV_DYNAMIC_VIDEOS = tuple(f"M{n:04d}" for n in range(23))  # M0000–M0022, no ground truth
+DRV_SPLITS: dict[str, tuple[str, ...]] = {
+    "train": DRV_SMID_TRAIN_SCENES + DRV_VAL_SCENES,  # cfa's 153 training scenes
+    "smid_train": DRV_SMID_TRAIN_SCENES,  # SMID's own train/val split: 129 + 24
+    "val": DRV_VAL_SCENES,
+    "test": DRV_TEST_SCENES,  # 49 static test scenes
+    "dynamic": DRV_DYNAMIC_VIDEOS,
+}
+DRV_INPUT_FOLDER = "VBM4D_rawRGB"  # SMID's pre-processed inputs: 16-bit PNG, 918×1374
+DRV_TARGET_GLOB = "half0001*.png"  # the ground truth PNG inside long/{scene}/
+
+LAYOUTS["drv"] = DatasetLayout(
+    name="DRV (Seeing Motion in the Dark, pre-processed)",
+    tree=("<root>/                      the DRV folder, or a data root holding DRV/\n"
+          "├── VBM4D_rawRGB/            pre-processed inputs, 16-bit PNG 918×1374\n"
+          "│   ├── 0001/ … 0202/        static scenes: frames sorted by name\n"
+          "│   └── M0000/ … M0022/      dynamic videos (no ground truth)\n"
+          "├── long/\n"
+          "│   └── 0001/ … 0202/        half0001*.png (ground truth, 16-bit), 0001*.ARW (raw)\n"
+          "└── short/                   optional, raw only: 0001/ … /*.ARW"),
+    required={DRV_INPUT_FOLDER: "*", "long": "*"},
+    folder_names=("DRV",),
+)
+
+
+def drv_scenes(split: str) -> tuple[str, ...]:
+    """The scene ids (``"0001"``…) or dynamic video ids (``"M0000"``…) of a DRV split:
+    ``train`` (153, cfa's), ``smid_train`` (129), ``val`` (24), ``test`` (49), ``dynamic`` (23)."""
+    if split not in DRV_SPLITS:
+        raise UnknownNameError(f"unknown DRV split {split!r}: expected one of {sorted(DRV_SPLITS)}")
+    return DRV_SPLITS[split]
+
+
+def read_image_unit(path: Path) -> np.ndarray:
+    """An 8- or 16-bit PNG/JPEG as float32 H×W×3 RGB in [0, 1] (value / 255 or / 65535).
+
+    OpenCV returns B, G, R: the channels are reversed here, so the array is in the file's own
+    R, G, B order (the SMID and cfa releases feed OpenCV's B, G, R order to their networks).
+    """
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise DatasetNotFoundError(f"{path}: not a readable image")
+    if image.dtype not in (np.uint8, np.uint16) or image.ndim != 3 or image.shape[2] != 3:
+        raise InvalidInputError(f"{path}: expected an 8- or 16-bit 3-channel image, got "
+                                f"{image.dtype} of shape {image.shape}")
+    scale = np.float32(np.iinfo(image.dtype).max)
+    return np.ascontiguousarray(image[..., ::-1]).astype(np.float32) / scale
+
+
+def _require(layout: str, root: Path, required: Mapping[str, str]) -> None:
+    """Raise the layout's expected-tree error when ``root`` lacks any of ``required``."""
+    missing = missing_entries(root, required)
+    if missing:
+        raise expected_tree_error(LAYOUTS[layout], root, missing)
+
+
+def _frame_window(files: Sequence[Path], start: int, frames: int | None, where: Path
+                  ) -> list[Path]:
+    """``frames`` files from index ``start`` (all from ``start`` when None), checked."""
+    if not isinstance(start, int) or start < 0:
+        raise InvalidInputError(f"start must be a non-negative int, got {start!r}")
+    if frames is not None and (not isinstance(frames, int) or frames < 1):
+        raise InvalidInputError(f"frames must be a positive int or None, got {frames!r}")
+    stop = len(files) if frames is None else start + frames
+    if stop > len(files) or start >= len(files):
+        raise DatasetNotFoundError(f"{where}: frames {start}..{stop - 1} requested, "
+                                   f"{len(files)} frames present")
+    return list(files[start:stop])
+
+
+@dataclass(frozen=True)
+class DrvStaticClip:
+    """Consecutive input frames of a DRV static scene and its ground truth.
+
+    ``frames``: T×H×W×3 float32 in [0, 1] (the pre-processed PNGs / 65535, RGB); ``target``:
+    H×W×3 float32 in [0, 1]; ``first_frame``: index of ``frames[0]`` in the scene's sorted files.
+    """
+
+    frames: np.ndarray
+    target: np.ndarray
+    scene: str
+    first_frame: int
+    frame_paths: tuple[Path, ...]
+    target_path: Path
+
+
+def drv_static_clip(root: str | os.PathLike, scene: str, frames: int = 3, start: int = 0
+                    ) -> DrvStaticClip:
+    """``frames`` consecutive pre-processed frames of static ``scene`` from index ``start``
+    (``VBM4D_rawRGB/{scene}/*.png`` sorted by name) and ``long/{scene}/half0001*.png``.
+
+    Raises :class:`DatasetNotFoundError` (with the expected tree) when the folders or files are
+    missing, :class:`InvalidInputError` for a dynamic video id or a bad ``start``/``frames``.
+    """
+    root = check_layout(root, "drv")
+    if str(scene).startswith("M"):
+        raise InvalidInputError(f"scene {scene!r} is a dynamic video (no ground truth): use "
+                                "drv_dynamic_video")
+    _require("drv", root, {f"{DRV_INPUT_FOLDER}/{scene}": "*.png",
+                           f"long/{scene}": DRV_TARGET_GLOB})
+    inputs = sorted((root / DRV_INPUT_FOLDER / scene).glob("*.png"))
+    chosen = _frame_window(inputs, start, frames, root / DRV_INPUT_FOLDER / scene)
+    target_path = sorted((root / "long" / scene).glob(DRV_TARGET_GLOB))[0]
+    return DrvStaticClip(frames=np.stack([read_image_unit(path) for path in chosen]),
+                         target=read_image_unit(target_path), scene=scene, first_frame=start,
+                         frame_paths=tuple(chosen), target_path=target_path)
+
+
+@dataclass(frozen=True)
+class VideoFrames:
+    """Frames of a video without ground truth: T×H×W×3 float32 RGB in [0, 1], and their files."""
+
+    frames: np.ndarray
+    name: str
+    first_frame: int
+    frame_paths: tuple[Path, ...]
+
+
+def drv_dynamic_video(root: str | os.PathLike, video_id: str, frames: int | None = None,
+                      start: int = 0) -> VideoFrames:
+    """Pre-processed frames of DRV dynamic video ``video_id`` (``"M0000"``…``"M0022"``):
+    ``VBM4D_rawRGB/{video_id}/*.png`` sorted by name, ``frames`` of them from ``start`` (all
+    when None). Raises like :func:`drv_static_clip`."""
+    root = check_layout(root, "drv")
+    if video_id not in DRV_DYNAMIC_VIDEOS:
+        raise InvalidInputError(f"video_id must be one of M0000…M0022, got {video_id!r}")
+    _require("drv", root, {f"{DRV_INPUT_FOLDER}/{video_id}": "*.png"})
+    folder = root / DRV_INPUT_FOLDER / video_id
+    chosen = _frame_window(sorted(folder.glob("*.png")), start, frames, folder)
+    return VideoFrames(frames=np.stack([read_image_unit(path) for path in chosen]), name=video_id,
+                       first_frame=start, frame_paths=tuple(chosen))
+
+
+@dataclass(frozen=True)
+class DrvRawFiles:
+    """The raw files of a DRV static scene: its short exposures (sorted) and the long one.
+    Read them with :func:`llve.data.raw.read_raw`, which takes black and white levels from
+    each file's own metadata."""
+
+    short: tuple[Path, ...]
+    long: Path
+
+
+def drv_raw_files(root: str | os.PathLike, scene: str) -> DrvRawFiles:
+    """``short/{scene}/*.ARW`` and ``long/{scene}/0001*.ARW`` under a DRV root (raw release)."""
+    root = check_layout(root, "drv")
+    _require("drv", root, {f"short/{scene}": "*.[Aa][Rr][Ww]", f"long/{scene}": "0001*.[Aa][Rr][Ww]"})
+    return DrvRawFiles(short=tuple(sorted((root / "short" / scene).glob("*.[Aa][Rr][Ww]"))),
+                       long=sorted((root / "long" / scene).glob("0001*.[Aa][Rr][Ww]"))[0])
+
+
+class DrvStaticDataset(torch.utils.data.Dataset):
+    """One clip per scene of a DRV split (``train``, ``smid_train``, ``val`` or ``test``): item
+    ``k`` is :func:`drv_static_clip` of scene ``k`` with the given ``frames`` and ``start``
+    (cfa trains on three fixed frames per static scene), as tensors ``frames`` T×3×H×W and
+    ``target`` 3×H×W, with ``scene``. ``scenes`` restricts it to some of the split's scenes.
+    Every scene is checked when the dataset is built."""
+
+    def __init__(self, root: str | os.PathLike, split: str = "train", frames: int = 3,
+                 start: int = 0, scenes: Sequence[str] | None = None) -> None:
+        if split == "dynamic":
+            raise InvalidInputError("split 'dynamic' has no ground truth: use drv_dynamic_video")
+        self.root = check_layout(root, "drv")
+        self.scenes = drv_scenes(split)
+        if scenes is not None:
+            outside = [scene for scene in scenes if scene not in self.scenes]
+            if outside:
+                raise InvalidInputError(f"scenes {outside} are not in DRV split {split!r}")
+            self.scenes = tuple(scenes)
+        self.frames, self.start = frames, start
+        _require("drv", self.root, {
+            **{f"{DRV_INPUT_FOLDER}/{scene}": "*.png" for scene in self.scenes},
+            **{f"long/{scene}": DRV_TARGET_GLOB for scene in self.scenes}})
+
+    def __len__(self) -> int:
+        return len(self.scenes)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < len(self.scenes):
+            raise IndexError(f"index {index} out of range for {len(self.scenes)} scenes")
+        clip = drv_static_clip(self.root, self.scenes[index], self.frames, self.start)
+        return {"frames": torch.from_numpy(clip.frames).permute(0, 3, 1, 2).contiguous(),
+                "target": torch.from_numpy(clip.target).permute(2, 0, 1).contiguous(),
+                "scene": clip.scene}
+
+
+# --------------------------------------------------------------------------------------------
+# DAVIS 2017 (Pont-Tuset et al.): clean real-motion sequences (cfa darkens them synthetically)
+
+DAVIS_RESOLUTIONS = ("480p", "Full-Resolution")
+LAYOUTS["davis"] = DatasetLayout(
+    name="DAVIS 2017 (trainval)",
+    tree=("<root>/                      the DAVIS folder, or a data root holding DAVIS/\n"
+          "├── JPEGImages/\n"
+          "│   └── 480p/\n"
+          "│       └── bear/ …          00000.jpg, 00001.jpg, … (one folder per sequence)\n"
+          "└── ImageSets/2017/          optional: train.txt, val.txt (one sequence a line)"),
+    required={"JPEGImages/480p": "*"},
+    folder_names=("DAVIS",),
+)
+
+
+def davis_sequences(root: str | os.PathLike, split: str | None = None) -> list[str]:
+    """Sequence names of a DAVIS root: those of ``ImageSets/2017/{split}.txt`` (``train`` or
+    ``val``), or every folder of ``JPEGImages/480p`` (sorted) when ``split`` is None."""
+    root = check_layout(root, "davis")
+    if split is None:
+        return sorted(path.name for path in (root / "JPEGImages" / "480p").iterdir() if path.is_dir())
+    if split not in ("train", "val"):
+        raise UnknownNameError(f"unknown DAVIS split {split!r}: expected 'train', 'val' or None")
+    _require("davis", root, {f"ImageSets/2017/{split}.txt": ""})
+    lines = (root / "ImageSets" / "2017" / f"{split}.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip()]
+
+
+def davis_sequence(root: str | os.PathLike, name: str, frames: int | None = None,
+                   start: int = 0, resolution: str = "480p") -> VideoFrames:
+    """Frames of DAVIS sequence ``name``: ``JPEGImages/{resolution}/{name}/{frame:05d}.jpg``
+    sorted by name, ``frames`` of them from ``start`` (all when None), as T×H×W×3 float32 RGB
+    in [0, 1] (8-bit JPEG / 255). Raises :class:`DatasetNotFoundError` with the expected tree
+    when the sequence is missing."""
+    if resolution not in DAVIS_RESOLUTIONS:
+        raise InvalidInputError(f"resolution must be one of {DAVIS_RESOLUTIONS}, got {resolution!r}")
+    root = check_layout(root, "davis")
+    _require("davis", root, {f"JPEGImages/{resolution}/{name}": "*.jpg"})
+    folder = root / "JPEGImages" / resolution / name
+    chosen = _frame_window(sorted(folder.glob("*.jpg")), start, frames, folder)
+    return VideoFrames(frames=np.stack([read_image_unit(path) for path in chosen]), name=name,
+                       first_frame=start, frame_paths=tuple(chosen))
