@@ -54,6 +54,15 @@ EXAMPLES: dict[str, Example] = {
     "sid_unet": Example(
         lambda g: ((torch.rand(2, 4, 24, 40, generator=g),), {}),
         output_shape=(2, 3, 48, 80)),
+    # 6-channel local + region patch N×6×H×W in [-1, 1] (not a multiple of 4: padded). Conv
+    # biases right before an InstanceNorm have an analytically zero gradient (kept for the counts).
+    "uhr_cyclegan": Example(
+        lambda g: ((torch.rand(2, 6, 30, 42, generator=g) * 2 - 1,), {}),
+        output_shape=(2, 6, 30, 42), zero_grad_ok=("*.conv.bias",)),
+    # PatchGAN scores of 6-channel patches: 40 -> 20 -> 10 -> 5 -> 4 -> 3
+    "uhr_cyclegan_discriminator": Example(
+        lambda g: ((torch.rand(2, 6, 40, 40, generator=g) * 2 - 1,), {}),
+        output_shape=(2, 1, 3, 3), zero_grad_ok=("*.conv.bias",)),
 }
 
 NAMES = sorted(MODELS)

@@ -22,6 +22,8 @@ MODELS: dict[str, str] = {
     "lamba": "llve.papers.lamba.network:build",
     "raft_small": "llve.models.raft:build",
     "sid_unet": "llve.models.sid_unet:build",
+    "uhr_cyclegan": "llve.papers.uhr_cyclegan.network:build",
+    "uhr_cyclegan_discriminator": "llve.papers.uhr_cyclegan.network:build_discriminator",
 }
 """Model name -> ``"module:function"`` of its builder ``(preset, **overrides) -> nn.Module``."""
 
