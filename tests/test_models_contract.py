@@ -64,6 +64,15 @@ EXAMPLES: dict[str, Example] = {
     "smid": Example(
         lambda g: ((torch.rand(2, 3, 20, 37, generator=g),), {}),
         output_shape=(2, 3, 20, 37)),
+    # 6-channel local + region patch N×6×H×W in [-1, 1] (not a multiple of 4: padded). Conv
+    # biases right before an InstanceNorm have an analytically zero gradient (kept for the counts).
+    "uhr_cyclegan": Example(
+        lambda g: ((torch.rand(2, 6, 30, 42, generator=g) * 2 - 1,), {}),
+        output_shape=(2, 6, 30, 42), zero_grad_ok=("*.conv.bias",)),
+    # PatchGAN scores of 6-channel patches: 40 -> 20 -> 10 -> 5 -> 4 -> 3
+    "uhr_cyclegan_discriminator": Example(
+        lambda g: ((torch.rand(2, 6, 40, 40, generator=g) * 2 - 1,), {}),
+        output_shape=(2, 1, 3, 3), zero_grad_ok=("*.conv.bias",)),
 }
 
 NAMES = sorted(MODELS)

@@ -24,6 +24,8 @@ MODELS: dict[str, str] = {
     "raft_small": "llve.models.raft:build",
     "sid_unet": "llve.models.sid_unet:build",
     "smid": "llve.models.smid:build",
+    "uhr_cyclegan": "llve.papers.uhr_cyclegan.network:build",
+    "uhr_cyclegan_discriminator": "llve.papers.uhr_cyclegan.network:build_discriminator",
 }
 """Model name -> ``"module:function"`` of its builder ``(preset, **overrides) -> nn.Module``."""
 
