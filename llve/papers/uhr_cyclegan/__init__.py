@@ -1,0 +1,1 @@
+"""uhr_cyclegan: contextual colorisation and denoising of low-light UHR video (Anantrasirichai & Bull)."""
