@@ -10,7 +10,7 @@ from llve.data.video import dynamic_clip
 from llve.errors import InvalidInputError
 from llve.papers.uhr_cyclegan.temporal import (
     TemporalSmoother, add_flicker, brightness_flicker, flow_downscale, ghosting_error,
-    smooth_clip, smooth_frame, warped_flicker, window_half_sizes)
+    scaled_max_motion, smooth_clip, smooth_frame, warped_flicker, window_half_sizes)
 
 FRAMES = 16
 
@@ -118,6 +118,18 @@ def test_window_shrinks_with_motion():
         smoother.flush()
         windows.append(smoother.windows[4].mean())  # the middle frame: a full window exists
     assert windows[0] > windows[1] + 1
+
+
+def test_scaled_limit_and_the_optional_photometric_check(moving):
+    assert scaled_max_motion(7680) == 256.0 and scaled_max_motion(384) == pytest.approx(12.8)
+    clip, flickering = moving
+    mask = moving_mask(clip)
+    # misregistration on purpose (no flow): the photometric check drops what does not match
+    plain = ghosting_error(smooth_clip(flickering, flow=zero_flow), clip.frames, mask)
+    checked = smooth_clip(flickering, flow=zero_flow, max_difference=0.02)
+    assert ghosting_error(checked, clip.frames, mask) < 0.5 * plain
+    with pytest.raises(InvalidInputError, match="max_difference"):
+        TemporalSmoother(max_difference=-1.0)
 
 
 def test_stream_outputs_each_frame_once_in_order(moving):

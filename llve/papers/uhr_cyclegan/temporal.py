@@ -23,7 +23,7 @@ What is implemented, per output frame t (:func:`smooth_frame`):
 2. Window rule (:func:`window_half_sizes`): the motion of pixel p towards neighbour t+d is the
    length of its registration displacement, ``m_d(p) = ‖F_d(p)‖`` in full-resolution pixels.
    The half window is the largest ``n ≤ N_max`` such that every neighbour with ``|d| ≤ n``
-   (on both sides) moved at most ``max_motion`` = 256 pixels:
+   (on both sides) moved at most ``max_motion`` = 256 pixels (at 5K–8K; deviation 5):
 
        n(p) = max{ n ≤ N_max : m_d(p) ≤ 256 for all 0 < |d| ≤ n that exist }.
 
@@ -34,7 +34,8 @@ What is implemented, per output frame t (:func:`smooth_frame`):
    centred on frame t; at the clip's ends the missing frames are simply absent (the window is
    not cut to the shorter side, or the first and last frames would not be smoothed at all).
 3. Plain pixel average: ``out_t(p) = Σ_{d ∈ W(p)} warp(frame_{t+d}, F_d)(p) / |W(p)|`` with
-   ``W(p) = {0} ∪ {d : |d| ≤ n(p), p + F_d(p) inside the image}``.
+   ``W(p) = {0} ∪ {d : |d| ≤ n(p), p + F_d(p) inside the image}`` (deviation 4; with the
+   optional photometric check of deviation 6, also close enough to frame t's value).
 
 Differences from the paper, each for a reason:
 
@@ -61,6 +62,14 @@ Differences from the paper, each for a reason:
    neighbour's term (they would read replicated border pixels). The paper does not discuss
    borders or occlusions; occlusions are not detected (no forward–backward check): the window
    rule is the paper's only defence against ghosting.
+5. ``max_motion`` is in pixels of the frames being smoothed, 256 by default as in the paper,
+   whose frames are 5K–8K wide. On much smaller frames 256 px never binds (it is most of the
+   frame), so every pixel gets the full window and moving objects ghost; experiments on small
+   frames pass :func:`scaled_max_motion` (256 px per 7680 px of width, i.e. the 8K fraction).
+6. Optional, off by default (not in the paper): ``max_difference`` leaves out registered
+   neighbour pixels that still differ from the current pixel after the global flicker gain is
+   matched, a photometric guard against misregistration (occlusions, flow errors at motion
+   boundaries).
 
 Streaming: :class:`TemporalSmoother` takes frames one at a time (``push``) and returns each
 smoothed frame as soon as its N_max forward neighbours have arrived (``flush`` ends the clip);
@@ -97,6 +106,7 @@ from llve.models.flow import estimate_flow, resolve_method
 
 MAX_NEIGHBOURS = 6  # N_max: frames backward and forward (paper §3.4)
 MAX_MOTION = 256.0  # pixels of motion beyond which no neighbour is used (paper §3.4)
+PAPER_WIDTH = 7680  # the paper's largest frames (8K); its 5K sequences use the same 256 px
 FLOW_MAX_SIDE = 1024  # longest side of the copy the flow is computed on (deviation 2)
 
 FlowFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -131,6 +141,14 @@ def window_half_sizes(motion: Mapping[int, np.ndarray], max_neighbours: int = MA
                 alive &= motion[offset] <= max_motion
         half[alive] = k
     return half
+
+
+def scaled_max_motion(width: int, reference_width: int = PAPER_WIDTH) -> float:
+    """The paper's 256-pixel limit as the same fraction of the frame width:
+    ``256 · width / reference_width`` (deviation 5). ``scaled_max_motion(7680) == 256``."""
+    if width < 1 or reference_width < 1:
+        raise InvalidInputError(f"widths must be >= 1, got {width}, {reference_width}")
+    return MAX_MOTION * width / reference_width
 
 
 # --- registration at a reduced resolution ------------------------------------------------------
@@ -205,14 +223,16 @@ def _check_frame(frame: object, name: str) -> np.ndarray:
 def smooth_frame(current: np.ndarray, neighbours: Mapping[int, np.ndarray], flow: FlowFunction,
                  max_neighbours: int = MAX_NEIGHBOURS, max_motion: float = MAX_MOTION,
                  flow_max_side: int = FLOW_MAX_SIDE,
-                 reduced: Mapping[int, np.ndarray] | None = None
-                 ) -> tuple[np.ndarray, np.ndarray]:
+                 reduced: Mapping[int, np.ndarray] | None = None,
+                 max_difference: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One smoothed frame and its half-window map (at the flow resolution).
 
     ``current``: H×W[×C] float frame t on [0, 1]; ``neighbours``: offset d -> frame t+d (same shape);
     ``flow``: ``(current_copy, neighbour_copy) -> flow`` on the reduced copies. ``reduced``
     optionally gives the reduced copies already made (offset 0 = current), so a stream reduces
-    each frame once. Module docstring, steps 1–3.
+    each frame once. ``max_difference`` (off by default): also leave out a registered
+    neighbour pixel whose brightness-matched value differs from the current pixel by more than
+    this (mean absolute over channels; deviation 6). Module docstring, steps 1–3.
     """
     shape = current.shape[:2]
     factor = flow_downscale(shape, flow_max_side)
@@ -239,6 +259,11 @@ def smooth_frame(current: np.ndarray, neighbours: Mapping[int, np.ndarray], flow
         if not use.any():
             continue
         registered = warp(frame, full_flow)  # frame t+d moved onto frame t
+        if max_difference is not None:
+            match = float(current.mean()) / max(float(frame.mean()), 1e-12)  # flicker out
+            difference = np.abs(registered * np.float32(match) - current)
+            difference = difference.mean(axis=-1) if difference.ndim == 3 else difference
+            use &= difference <= max_difference
         weight = use.astype(np.float32)
         total += registered * (weight[..., None] if registered.ndim == 3 else weight)
         count += weight
@@ -254,12 +279,16 @@ class TemporalSmoother:
     (:func:`llve.models.flow.estimate_flow`; :attr:`flow_method` is the method actually used),
     or ``flow`` replaces it by any ``(current, neighbour) -> flow`` function. With
     ``keep_windows`` the half-window maps (flow resolution) are kept in :attr:`windows`.
+    ``max_motion``: the paper's 256 px is meant for 5K–8K frames; for smaller frames
+    :func:`scaled_max_motion` gives the same fraction of the width. ``max_difference``: the
+    optional photometric check of :func:`smooth_frame` (not in the paper; off by default).
     """
 
     def __init__(self, max_neighbours: int = MAX_NEIGHBOURS, max_motion: float = MAX_MOTION,
                  flow_method: str = "auto", raft_weights: str | os.PathLike | None = None,
                  flow_max_side: int = FLOW_MAX_SIDE, device: str = "auto",
-                 flow: FlowFunction | None = None, keep_windows: bool = False):
+                 flow: FlowFunction | None = None, keep_windows: bool = False,
+                 max_difference: float | None = None):
         if not (isinstance(max_neighbours, (int, np.integer)) and max_neighbours >= 0):
             raise InvalidInputError(f"max_neighbours must be an int >= 0, got {max_neighbours!r}")
         if not max_motion >= 0:
@@ -268,6 +297,9 @@ class TemporalSmoother:
         self.max_neighbours = int(max_neighbours)
         self.max_motion = float(max_motion)
         self.flow_max_side = flow_max_side
+        if max_difference is not None and not max_difference >= 0:
+            raise InvalidInputError(f"max_difference must be >= 0 or None, got {max_difference!r}")
+        self.max_difference = max_difference
         if flow is None:
             self.flow_method = resolve_method(flow_method, raft_weights)
 
@@ -316,7 +348,8 @@ class TemporalSmoother:
         smoothed, half = smooth_frame(
             self._frames[t], {d: self._frames[t + d] for d in offsets}, self._flow,
             self.max_neighbours, self.max_motion, self.flow_max_side,
-            reduced={d: self._reduced[t + d] for d in [0, *offsets]})
+            reduced={d: self._reduced[t + d] for d in [0, *offsets]},
+            max_difference=self.max_difference)
         if self.keep_windows:
             self.windows.append(half)
         self._emitted += 1
