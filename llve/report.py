@@ -60,6 +60,18 @@ OFFICIAL_ROOT = Path(os.environ.get("LLVE_OFFICIAL", REPOSITORY_ROOT.parent / "s
 optional everywhere, never shipped with llve."""
 
 
+def official_file(relative_path: str | os.PathLike, explicit: str | os.PathLike | None = "",
+                  ) -> Path | None:
+    """A file of an official release: ``explicit`` when given (a user's path, e.g. from
+    ``$LLVE_WEIGHTS`` through ``llve reproduce --weights``; returned as given, its loader reports
+    a missing file), else ``OFFICIAL_ROOT / relative_path`` when that file exists, else None
+    (callers then leave the release's rows out, or fall back, and say so)."""
+    if explicit:
+        return Path(explicit)
+    path = OFFICIAL_ROOT / relative_path
+    return path if path.is_file() else None
+
+
 def output_root(scale: str, out_dir: str | os.PathLike | None = None) -> Path:
     """Where a run at ``scale`` writes ``figures/`` and ``tables/`` unless ``out_dir`` is given.
 

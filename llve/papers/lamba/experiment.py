@@ -89,7 +89,7 @@ from llve.errors import InvalidInputError, UnknownNameError
 from llve.metrics import ms_ssim_loss, psnr, ssim, ssim_scorer
 from llve.models import build
 from llve.papers.lamba.network import fold_weight_norm
-from llve.report import OFFICIAL_ROOT, build_root, checkpoint_dir
+from llve.report import OFFICIAL_ROOT, build_root, checkpoint_dir, official_file
 from llve.scales import resolve_device, resolve_scale
 from llve.train import Phase, TrainConfig, TrainResult, TrainState, load_checkpoint, train
 
@@ -536,9 +536,7 @@ def released_weights(weights: str = "") -> Path | None:
     The file is the authors' (non-commercial licence, its LICENSE travels with it); llve never
     ships or downloads it.
     """
-    if weights:
-        return Path(weights)
-    return RELEASED_WEIGHTS if RELEASED_WEIGHTS.is_file() else None
+    return official_file(RELEASED_WEIGHTS.relative_to(OFFICIAL_ROOT), weights)
 
 
 def released_model(weights: str = "", device: str = "auto") -> nn.Module | None:
